@@ -8,6 +8,7 @@ only for an input that needs a gradient.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import numpy as np
@@ -19,28 +20,27 @@ class GraphReleasedError(RuntimeError):
     """Backward through a graph whose saved values were already let go."""
 
 
-def toposort(root: Tensor, stop_at: frozenset[int] = frozenset()) -> list[Tensor]:
+def toposort(root: Tensor, stop_at: frozenset[Tensor] = frozenset()) -> list[Tensor]:
     """Tensors that need a gradient and lead to ``root``: every node before its inputs.
 
-    Iterative depth-first search, so a chain of any depth works. Nodes whose id is in
-    ``stop_at`` are kept but not walked past.
+    Iterative depth-first search, so a chain of any depth works. Nodes in ``stop_at`` are
+    kept but not walked past.
     """
     post_order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    visited: set[Tensor] = {root}
+    # Each entry: a node and an iterator over the inputs still to visit.
+    stack = [(root, iter(root.args if root.args is not None and root not in stop_at else ()))]
     while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
+        node, inputs = stack[-1]
+        for arg in inputs:
+            if type(arg) is Tensor and arg.requires_grad and arg not in visited:
+                visited.add(arg)
+                walk = arg.args is not None and arg not in stop_at
+                stack.append((arg, iter(arg.args if walk else ())))  # type: ignore[arg-type]
+                break
+        else:
+            stack.pop()
             post_order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        if node.args is not None and id(node) not in stop_at:
-            for arg in node.args:
-                if type(arg) is Tensor and arg.requires_grad and id(arg) not in visited:
-                    stack.append((arg, False))
     post_order.reverse()
     return post_order
 
@@ -59,83 +59,55 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
 def backprop(
     root: Tensor,
     seed: Any,
-    targets: list[Tensor] | None = None,
+    order: Iterable[Tensor] | None = None,
+    targets: Collection[Tensor] = (),
+    trace: int = 0,
     create_graph: bool = False,
     retain_graph: bool = False,
-) -> dict[int, tuple[Tensor, Any]]:
-    """``(tensor, cotangent)`` of each target (or of every leaf that needs one), by ``id``.
+) -> dict[Tensor, Any]:
+    """Run the VJPs from ``root`` back; return the cotangents of the leaves reached.
 
-    ``seed`` is the cotangent of ``root``: an array, or a Tensor when ``create_graph``.
+    ``seed`` is the cotangent of ``root`` (an array, or a Tensor when ``create_graph``).
+    ``order`` lists the nodes, each before its inputs (by default ``toposort(root)``; a
+    transform passes its tape reversed). ``targets`` are kept as leaves: their cotangents
+    are returned and nothing past them is walked. With ``trace`` set, only inputs that
+    depend on that transform's inputs (``arg.traces & trace``) get a cotangent.
     """
-    target_ids = frozenset(id(t) for t in targets) if targets is not None else frozenset()
-    order = toposort(root, target_ids)
-    if targets is None:
-        wanted = None
-    else:
-        wanted = _leading_to(order, target_ids)
-    results: dict[int, tuple[Tensor, Any]] = {}
-    cotangents: dict[int, Any] = {id(root): seed}
-    for node in order:
-        g = cotangents.pop(id(node), None)
+    keep = frozenset(targets)
+    cotangents: dict[Tensor, Any] = {root: seed}
+    for node in toposort(root, keep) if order is None else order:
+        if node.op is None or node in keep:
+            continue  # a leaf or a target: its cotangent is an answer
+        g = cotangents.pop(node, None)
         if g is None:
-            continue
-        node_id = id(node)
-        if node_id in target_ids or (targets is None and node.op is None):
-            results[node_id] = (node, g)
-            continue
-        args = node.args
-        if args is None:
+            continue  # no path from root carries a cotangent here
+        args, saved, vjps = node.args, node.saved, node.vjps
+        if args is None or saved is None or vjps is None:
             raise GraphReleasedError(
                 f"backward: the graph through op '{node.op}' was already released by an "
                 "earlier backward; pass retain_graph=True to the first backward() to "
                 "differentiate the same graph twice"
             )
-        vjps = node.vjps
-        assert vjps is not None
-        if create_graph:
-            out: Any = node
-            inputs: tuple[Any, ...] = args
-        else:
-            out = node.data
-            inputs = tuple(a.data if type(a) is Tensor else a for a in args)
-        for i, arg in enumerate(args):
-            if type(arg) is not Tensor or not arg.requires_grad:
-                continue
-            arg_id = id(arg)
-            if wanted is not None and arg_id not in wanted:
-                continue
-            rule = vjps[i]
-            if rule is None:
+        # First order runs the rules on arrays; create_graph runs them on Tensors (recorded).
+        out = node if create_graph else node.data
+        inputs = args if create_graph else saved
+        for arg, rule in zip(args, vjps):
+            if rule is None or (trace and not arg.traces & trace):
                 continue
             grad = rule(g, out, *inputs)
-            if grad.shape != arg.data.shape:
-                grad = sum_to(grad, arg.data.shape)
-            if grad.dtype != arg.data.dtype:
-                grad = grad.astype(arg.data.dtype)
+            data = arg.data
+            if grad.shape != data.shape:
+                grad = sum_to(grad, data.shape)
+            if grad.dtype != data.dtype:
+                grad = grad.astype(data.dtype)
             if _Mode.detect_anomaly:
                 _check_cotangent(grad, node.op)
-            previous = cotangents.get(arg_id)
+            previous = cotangents.get(arg)
             # Out of place: a cotangent may be the very array another input also holds.
-            cotangents[arg_id] = grad if previous is None else previous + grad
+            cotangents[arg] = grad if previous is None else previous + grad
         if not retain_graph:
-            node.args = node.vjps = None
-    return results
-
-
-def _leading_to(order: list[Tensor], target_ids: frozenset[int]) -> set[int] | None:
-    """Ids of the nodes with a path to a target; None when that is all of them."""
-    if all(node.args is not None or id(node) in target_ids for node in order):
-        return None  # every leaf on the walk is a target: every node leads to one
-    leading: set[int] = set(target_ids)
-    for node in reversed(order):  # inputs before the nodes that use them
-        args = node.args
-        if (
-            args is not None
-            and id(node) not in target_ids
-            and any(type(a) is Tensor and id(a) in leading for a in args)
-        ):
-            leading.add(id(node))
-    return leading
+            node.args = node.saved = node.vjps = None
+    return cotangents
 
 
 def _check_cotangent(grad: Any, op: str | None) -> None:
@@ -162,7 +134,9 @@ def make_seed(root: Tensor, grad: ArrayLike | None, caller: str) -> np.ndarray:
         raise ValueError(
             f"{caller}: the seed has shape {seed.shape}, expected the output's shape {root.shape}"
         )
-    return seed.astype(root.dtype, copy=False)
+    # A copy: `_pass` rules hand the seed itself on, and the caller's array must never come
+    # back as a .grad or a vjp result (nor be the same array in two of them).
+    return seed.astype(root.dtype)
 
 
 def backward(
@@ -180,11 +154,13 @@ def backward(
     seed = make_seed(root, grad, "backward")
     if create_graph:
         with enable_grad():
-            results = backprop(root, Tensor(seed), None, create_graph=True, retain_graph=True)
+            results = backprop(root, Tensor(seed), create_graph=True, retain_graph=True)
     else:
-        results = backprop(root, seed, None, retain_graph=retain_graph)
+        results = backprop(root, seed, retain_graph=retain_graph)
     handed_out: set[int] = set()
-    for leaf, g in results.values():
+    for leaf, g in results.items():
+        if leaf.op is not None:
+            continue  # root itself, when nothing was reached
         if not create_graph:
             g = owned(g, handed_out)
         leaf.grad = g if leaf.grad is None else leaf.grad + g

@@ -10,8 +10,7 @@ numpy arrays.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from tinygrad_nn import ops
 from tinygrad_nn.autodiff import backprop, make_seed, owned
 from tinygrad_nn.pytree import TreeDef, argument_names, tree_flatten, tree_unflatten
-from tinygrad_nn.tensor import ArrayLike, Tensor, enable_grad
+from tinygrad_nn.tensor import ArrayLike, Tensor, _Mode, enable_grad
 
 
 class _Trace:
@@ -28,35 +27,58 @@ class _Trace:
     depth = 0
 
 
-@contextmanager
-def tracing() -> Iterator[None]:
-    """Run a function under a transform: recording on, and nested backward passes recorded."""
-    _Trace.depth += 1
-    try:
-        with enable_grad():
-            yield
-    finally:
+class tracing:  # noqa: N801  (used like contextlib's context managers)
+    """Run a function under a transform: recording on, onto a tape of its own.
+
+    ``bit`` marks what depends on this transform's inputs; ``tape`` lists the nodes
+    recorded inside, in order (they also join the enclosing transform's tape).
+    """
+
+    def __enter__(self) -> tracing:
+        self.recording, self.outer_tape = _Mode.record, _Mode.tape
+        _Trace.depth += 1
+        self.bit = 1 << _Trace.depth
+        self.tape: list[Tensor] = []
+        _Mode.record, _Mode.tape = True, self.tape
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         _Trace.depth -= 1
+        _Mode.record, _Mode.tape = self.recording, self.outer_tape
+        if self.outer_tape is not None:
+            self.outer_tape.extend(self.tape)
 
 
 def is_tracing() -> bool:
     return _Trace.depth > 0
 
 
-def _input_tensor(leaf: Any, name: str, caller: str) -> Tensor:
-    """A fresh leaf for one input (or, inside an outer transform, a node on its graph)."""
+def _input_tensor(leaf: Any, bit: int) -> Tensor | None:
+    """A fresh leaf for one input (or, inside an outer transform, a node on its graph);
+    None when the leaf is not numeric."""
     if isinstance(leaf, Tensor):
-        if leaf.requires_grad and _Trace.depth > 0:
-            return ops.identity(leaf)
+        if leaf.requires_grad and _Trace.depth > 1:
+            node = ops.identity(leaf)
+            node.traces |= bit
+            return node
         data = leaf.data
     else:
         data = np.asarray(leaf)
         if data.dtype.kind not in "biuf":
-            raise TypeError(
+            return None
+    tensor = Tensor(data, requires_grad=True)
+    tensor.traces = bit
+    return tensor
+
+
+def _not_numeric(primals: tuple[Any, ...], leaves: list[Any], caller: str) -> TypeError:
+    for name, leaf in zip(argument_names(primals), leaves):
+        if _input_tensor(leaf, 0) is None:
+            return TypeError(
                 f"{caller}: the input leaf '{name}' is a {type(leaf).__name__} "
-                f"(dtype {data.dtype}); expected a numpy array, a number or a Tensor"
+                f"(dtype {np.asarray(leaf).dtype}); expected a numpy array, a number or a Tensor"
             )
-    return Tensor(data, requires_grad=True)
+    return TypeError(f"{caller}: an input leaf is not numeric")
 
 
 class _Traced:
@@ -64,11 +86,13 @@ class _Traced:
 
     def __init__(self, f: Callable[..., Any], primals: tuple[Any, ...], has_aux: bool, caller: str):
         leaves, self.treedef = tree_flatten(primals)
-        names = argument_names(primals)
-        self.leaves: list[Any] = leaves
-        self.inputs = [_input_tensor(leaf, name, caller) for leaf, name in zip(leaves, names)]
-        with tracing():
+        with tracing() as trace:
+            inputs = [_input_tensor(leaf, trace.bit) for leaf in leaves]
+            if any(tensor is None for tensor in inputs):
+                raise _not_numeric(primals, leaves, caller)
+            self.inputs: list[Tensor] = inputs  # type: ignore[assignment]
             result = f(*tree_unflatten(self.treedef, self.inputs))
+        self.trace = trace
         self.aux: Any = None
         if has_aux:
             if not (isinstance(result, tuple) and len(result) == 2):
@@ -83,23 +107,29 @@ class _Traced:
         """Cotangents of the inputs, in leaf order, for the output's cotangent ``seed``."""
         out = self.out
         nested = _Trace.depth > 0
-        results: dict[int, tuple[Tensor, Any]] = {}
-        if out.requires_grad:
+        results: dict[Tensor, Any] = {}
+        if out.requires_grad and out.traces & self.trace.bit:
+            order = reversed(self.trace.tape)
             if nested:
                 seed = seed if isinstance(seed, Tensor) else Tensor(seed)
                 with enable_grad():
-                    results = backprop(out, seed, self.inputs, create_graph=True, retain_graph=True)
+                    results = backprop(
+                        out, seed, order, self.inputs, self.trace.bit, create_graph=True,
+                        retain_graph=True,
+                    )
             else:
-                results = backprop(out, seed, self.inputs, retain_graph=retain_graph)
+                results = backprop(
+                    out, seed, order, self.inputs, self.trace.bit, retain_graph=retain_graph
+                )
         handed_out: set[int] = set()
         grads = []
         for tensor in self.inputs:
-            found = results.get(id(tensor))
+            found = results.get(tensor)
             if found is None:
                 zeros = np.zeros(tensor.shape, dtype=tensor.dtype)
                 grads.append(Tensor(zeros) if nested else zeros)
             else:
-                grads.append(found[1] if nested else owned(found[1], handed_out))
+                grads.append(found if nested else owned(found, handed_out))
         return grads
 
     def output_value(self) -> Any:
@@ -128,9 +158,9 @@ def vjp(
     traced = _Traced(f, primals, has_aux, "vjp")
 
     def vjp_fn(cotangent: ArrayLike) -> tuple[Any, ...]:
-        seed = cotangent if isinstance(cotangent, Tensor) else make_seed(
-            traced.out, cotangent, "vjp_fn"
-        )
+        seed: Any = make_seed(traced.out, cotangent, "vjp_fn")
+        if isinstance(cotangent, Tensor) and is_tracing():
+            seed = cotangent  # recorded, so an outer transform differentiates through it
         grads = traced.pull_back(seed, retain_graph=True)
         return tuple(tree_unflatten(traced.treedef, grads))
 

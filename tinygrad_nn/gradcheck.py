@@ -46,8 +46,9 @@ def check_grads(
     analytic, _ = tree_flatten(analytic_tree)
 
     def evaluate() -> float:
+        # Tensors, as grad gives f (its methods must work); they share the perturbed arrays.
         with no_grad():
-            out = f(*tree_unflatten(treedef, points))
+            out = f(*tree_unflatten(treedef, [Tensor(point) for point in points]))
         return float(np.asarray(out.data if isinstance(out, Tensor) else out).reshape(()))
 
     rng = np.random.default_rng(seed)

@@ -11,12 +11,13 @@ broadcast shape: the engine sums it back to its input's shape in one place
 from __future__ import annotations
 
 import builtins
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from tinygrad_nn.tensor import ArrayLike, Rule, Tensor, record
+from tinygrad_nn.tensor import ArrayLike, Rule, Tensor, record, result
 
 Axis = int | tuple[int, ...] | None
 
@@ -35,29 +36,40 @@ def _negate(g: Any, out: Any, *inputs: Any) -> Any:
 
 
 def _binary(op: str, forward: Any, x: Any, y: Any, rule_x: Rule, rule_y: Rule) -> Tensor:
+    x_needs = type(x) is Tensor and x.requires_grad
+    y_needs = type(y) is Tensor and y.requires_grad
     x_value = x.data if type(x) is Tensor else x
     y_value = y.data if type(y) is Tensor else y
     try:
         data = forward(x_value, y_value)
     except ValueError:
-        raise ValueError(
-            f"{op}: shapes {np.shape(x_value)} and {np.shape(y_value)} do not broadcast"
-        ) from None
-    return record(data, op, (x, y), (rule_x, rule_y))
+        raise ValueError(_shape_message(op, np.shape(x_value), np.shape(y_value))) from None
+    if not (x_needs or y_needs):
+        return result(data, op, (x, y), (), (), False, 0)
+    traces = (x.traces if x_needs else 0) | (y.traces if y_needs else 0)
+    vjps = (rule_x if x_needs else None, rule_y if y_needs else None)
+    return result(data, op, (x, y), (x_value, y_value), vjps, True, traces)
+
+
+def _shape_message(op: str, x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> str:
+    if op == "matmul":
+        return (
+            f"matmul: cannot multiply shapes {x_shape} and {y_shape}: need x[..., n, k] @ "
+            "y[..., k, m] with equal k (1-D operands allowed, 0-d not)"
+        )
+    return f"{op}: shapes {x_shape} and {y_shape} do not broadcast"
 
 
 def _unary(op: str, data: Any, x: Any, rule: Rule) -> Tensor:
-    return record(data, op, (x,), (rule,))
+    if type(x) is Tensor and x.requires_grad:
+        return result(data, op, (x,), (x.data,), (rule,), True, x.traces)
+    return result(data, op, (x,), (), (), False, 0)
 
 
 # --- helpers that rules call on arrays (first order) or Tensors (create_graph) ------------
 def _where_any(condition: np.ndarray, g: Any) -> Any:
     """g where condition holds, else 0 (never 0 * inf)."""
     return where(condition, g, 0) if type(g) is Tensor else np.where(condition, g, 0)
-
-
-def _broadcast_any(g: Any, shape: tuple[int, ...]) -> Any:
-    return broadcast_to(g, shape) if type(g) is Tensor else np.broadcast_to(g, shape)
 
 
 def _sigmoid_any(x: Any) -> Any:
@@ -158,16 +170,7 @@ def _as_matrices(g: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
 def matmul(x: ArrayLike, y: ArrayLike) -> Tensor:
     """Matrix product with numpy's rules: 2-D, 1-D (promoted) and batched (broadcast)."""
     # d(x @ y) = dx @ y + x @ dy, so x̄ = ḡ @ yᵀ and ȳ = xᵀ @ ḡ
-    x_value, y_value = value(x), value(y)
-    try:
-        data = np.matmul(x_value, y_value)
-    except ValueError:
-        x_shape, y_shape = np.shape(x_value), np.shape(y_value)
-        raise ValueError(
-            f"matmul: cannot multiply shapes {x_shape} and {y_shape}: need x[..., n, k] @ "
-            f"y[..., k, m] (1-D operands allowed, 0-d not)"
-        ) from None
-    return record(data, "matmul", (x, y), (_matmul_dx, _matmul_dy))
+    return _binary("matmul", np.matmul, x, y, _matmul_dx, _matmul_dy)
 
 
 # --- elementwise functions ----------------------------------------------------------------
@@ -347,21 +350,31 @@ def _reduce(op: str, forward: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
         raise ValueError(f"{op}: axis {axis} is invalid for shape {np.shape(x_value)}") from error
 
 
+def _spread(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
+    """A reduction's cotangent copied back over the reduced axes."""
+    if not keepdims:
+        g = g.reshape(_keepdims_shape(shape, axis))
+    if type(g) is Tensor:
+        return broadcast_to(g, shape)
+    spread = np.empty(shape, dtype=g.dtype)  # cheaper than np.broadcast_to, and writable
+    spread[...] = g
+    return spread
+
+
 def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    # d sum(x) = sum(dx): the cotangent is broadcast back over the summed axes
-
-    def sum_dx(g: Any, out: Any, x: Any) -> Any:
-        if not keepdims:
-            g = g.reshape(_keepdims_shape(x.shape, axis))
-        return _broadcast_any(g, x.shape)
-
-    return _unary("sum", _reduce("sum", np.sum, x, axis, keepdims), x, sum_dx)
+    # d sum(x) = sum(dx): the cotangent is copied back over the summed axes
+    data = _reduce("sum", np.add.reduce, x, axis, keepdims)
+    return _unary("sum", data, x, lambda g, out, x: _spread(g, x.shape, axis, keepdims))
 
 
 def mean(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    # d mean(x) = mean(dx): the cotangent / n is copied back over the averaged axes
     shape = np.shape(value(x))
-    count = int(np.prod([shape[a] for a in _normalize_axes(axis, len(shape))]))
-    return div(sum(x, axis, keepdims), builtins.max(count, 1))
+    count = math.prod([shape[a] for a in _normalize_axes(axis, len(shape))])
+    data = _reduce("mean", np.add.reduce, x, axis, keepdims) / builtins.max(count, 1)
+    return _unary(
+        "mean", data, x, lambda g, out, x: _spread(g / count, x.shape, axis, keepdims)
+    )
 
 
 def max(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -375,7 +388,7 @@ def max(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
         weights = winners / winners.sum(axis=axis, keepdims=True)
         return g.reshape(kept_shape) * _constant_like(weights, g)
 
-    return _unary("max", _reduce("max", np.max, x, axis, keepdims), x, max_dx)
+    return _unary("max", _reduce("max", np.maximum.reduce, x, axis, keepdims), x, max_dx)
 
 
 # --- shape ----------------------------------------------------------------------------------

@@ -6,27 +6,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class TreeDef:
+class TreeDef(NamedTuple):
     """The shape of a pytree without its leaves: ``kind`` is leaf, none, dict, list or tuple."""
 
     kind: str
     keys: tuple[Any, ...] = ()
     children: tuple[TreeDef, ...] = ()
     node_type: type | None = None
-
-    @property
-    def num_leaves(self) -> int:
-        if self.kind == "leaf":
-            return 1
-        return sum(child.num_leaves for child in self.children)
+    num_leaves: int = 0
 
 
-_LEAF = TreeDef("leaf")
+_LEAF = TreeDef("leaf", num_leaves=1)
 _NONE = TreeDef("none")
 
 
@@ -41,14 +34,18 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
         return _NONE
     if isinstance(tree, dict):
         keys = tuple(tree)
-        children = tuple(_flatten(tree[key], leaves) for key in keys)
-        return TreeDef("dict", keys, children, type(tree))
+        children = tuple([_flatten(tree[key], leaves) for key in keys])
+        return TreeDef("dict", keys, children, type(tree), _count(children))
     if isinstance(tree, (list, tuple)):
-        children = tuple(_flatten(child, leaves) for child in tree)
+        children = tuple([_flatten(child, leaves) for child in tree])
         kind = "list" if isinstance(tree, list) else "tuple"
-        return TreeDef(kind, (), children, type(tree))
+        return TreeDef(kind, (), children, type(tree), _count(children))
     leaves.append(tree)
     return _LEAF
+
+
+def _count(children: tuple[TreeDef, ...]) -> int:
+    return sum([child.num_leaves for child in children])
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:

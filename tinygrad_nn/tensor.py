@@ -1,8 +1,9 @@
 """The Tensor: a numpy array plus the record of the op that made it.
 
 A Tensor is its own graph node. A leaf has ``op is None``; a recorded result keeps
-``op`` (the op's name), ``args`` (its inputs: Tensors or plain constants) and ``vjps``
-(one vector-Jacobian rule per input, ``rule(g, out, *args) -> cotangent of that input``).
+``op`` (the op's name), ``args`` (its inputs: Tensors or plain constants), ``saved``
+(the inputs' numpy values) and ``vjps`` (one vector-Jacobian rule per input,
+``rule(g, out, *inputs) -> cotangent of that input``, None where the input needs none).
 Nothing is recorded unless an input requires grad and recording is on.
 """
 
@@ -23,6 +24,8 @@ class _Mode:
 
     record = True
     detect_anomaly = False
+    # While a functional transform runs its function, the nodes it records, in order.
+    tape: list[Tensor] | None = None
 
 
 @contextmanager
@@ -62,7 +65,18 @@ def is_grad_enabled() -> bool:
 class Tensor:
     """An n-d array that records the ops applied to it, for reverse-mode autodiff."""
 
-    __slots__ = ("__weakref__", "args", "data", "grad", "name", "op", "requires_grad", "vjps")
+    __slots__ = (
+        "__weakref__",
+        "args",
+        "data",
+        "grad",
+        "name",
+        "op",
+        "requires_grad",
+        "saved",
+        "traces",
+        "vjps",
+    )
     # numpy must hand binary ops with a Tensor on the right back to the Tensor's reflected op.
     __array_ufunc__ = None
 
@@ -71,8 +85,11 @@ class Tensor:
     requires_grad: bool
     op: str | None
     args: tuple[Any, ...] | None
+    saved: tuple[Any, ...] | None
     vjps: tuple[Rule | None, ...] | None
     name: str | None
+    # One bit per functional transform whose inputs this tensor depends on (see functional).
+    traces: int
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, name: str | None = None):
         if isinstance(data, Tensor):
@@ -88,9 +105,8 @@ class Tensor:
         self.data = array
         self.grad = None
         self.requires_grad = bool(requires_grad)
-        self.op = None
-        self.args = None
-        self.vjps = None
+        self.op = self.args = self.saved = self.vjps = None
+        self.traces = 0
         self.name = name
 
     # --- what it is ------------------------------------------------------------------
@@ -305,24 +321,45 @@ class Tensor:
 def record(data: Any, op: str, args: tuple[Any, ...], vjps: tuple[Rule | None, ...]) -> Tensor:
     """Wrap an op's result; record the op when an input requires grad and recording is on.
 
-    ``vjps[i]`` is the rule for ``args[i]`` (None where that input has no gradient).
+    ``args`` are the op's inputs (Tensors or constants); ``vjps[i]`` is the rule for
+    ``args[i]`` (None where that input has no gradient).
     """
+    saved = tuple(arg.data if isinstance(arg, Tensor) else arg for arg in args)
+    needs = [isinstance(arg, Tensor) and arg.requires_grad for arg in args]
+    needed = tuple(rule if need else None for rule, need in zip(vjps, needs))
+    traces = 0
+    for arg, need in zip(args, needs):
+        if need:
+            traces |= arg.traces
+    return result(data, op, args, saved, needed, any(needs), traces)
+
+
+def result(
+    data: Any,
+    op: str,
+    args: tuple[Any, ...],
+    saved: tuple[Any, ...],
+    vjps: tuple[Rule | None, ...],
+    requires_grad: bool,
+    traces: int,
+) -> Tensor:
+    """``record`` for ops that already know their inputs' values (``saved``), which inputs
+    need a gradient (``vjps[i]`` is None for the others) and the union of their ``traces``:
+    the hot path."""
     out = Tensor.__new__(Tensor)
     # numpy gives 0-d results back as numpy scalars; a Tensor always holds an ndarray.
     out.data = data if type(data) is np.ndarray else np.asarray(data)
     out.grad = None
     out.name = None
-    requires_grad = False
-    if _Mode.record:
-        for arg in args:
-            if type(arg) is Tensor and arg.requires_grad:
-                requires_grad = True
-                break
-    out.requires_grad = requires_grad
-    if requires_grad:
-        out.op, out.args, out.vjps = op, args, vjps
+    if requires_grad and _Mode.record:
+        out.requires_grad = True
+        out.op, out.args, out.saved, out.vjps, out.traces = op, args, saved, vjps, traces
+        if _Mode.tape is not None:
+            _Mode.tape.append(out)
     else:
-        out.op = out.args = out.vjps = None
+        out.requires_grad = False
+        out.op = out.args = out.saved = out.vjps = None
+        out.traces = 0
     if _Mode.detect_anomaly:
         _check_finite(out.data, op, args)
     return out
