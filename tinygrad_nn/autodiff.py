@@ -49,11 +49,18 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum a broadcast cotangent back to ``shape``: extra leading axes, then size-1 axes."""
     extra = g.ndim - len(shape)
     if extra > 0:
-        g = g.sum(axis=tuple(range(extra)))
+        g = _sum(g, tuple(range(extra)), keepdims=False)
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
     if stretched:
-        g = g.sum(axis=stretched, keepdims=True)
+        g = _sum(g, stretched, keepdims=True)
     return g
+
+
+def _sum(g: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    # A Tensor records its sum; for an array np.add.reduce skips ndarray.sum's Python layer.
+    if type(g) is Tensor:
+        return g.sum(axis, keepdims)
+    return np.add.reduce(g, axis=axis, keepdims=keepdims)
 
 
 def backprop(
@@ -74,9 +81,10 @@ def backprop(
     depend on that transform's inputs (``arg.traces & trace``) get a cotangent.
     """
     keep = frozenset(targets)
+    check_finite = _Mode.detect_anomaly
     cotangents: dict[Tensor, Any] = {root: seed}
     for node in toposort(root, keep) if order is None else order:
-        if node.op is None or node in keep:
+        if node.op is None or (keep and node in keep):
             continue  # a leaf or a target: its cotangent is an answer
         g = cotangents.pop(node, None)
         if g is None:
@@ -100,7 +108,7 @@ def backprop(
                 grad = sum_to(grad, data.shape)
             if grad.dtype != data.dtype:
                 grad = grad.astype(data.dtype)
-            if _Mode.detect_anomaly:
+            if check_finite:
                 _check_cotangent(grad, node.op)
             previous = cotangents.get(arg)
             # Out of place: a cotangent may be the very array another input also holds.
@@ -171,7 +179,7 @@ def owned(g: Any, handed_out: set[int]) -> np.ndarray:
 
     ``handed_out`` holds the ids of the arrays already given to the caller.
     """
-    array = np.asarray(g)
+    array = g if type(g) is np.ndarray else np.asarray(g)
     if not (array.flags.owndata and array.flags.writeable) or id(array) in handed_out:
         array = array.copy()
     handed_out.add(id(array))

@@ -10,7 +10,6 @@ broadcast shape: the engine sums it back to its input's shape in one place
 
 from __future__ import annotations
 
-import builtins
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -36,10 +35,14 @@ def _negate(g: Any, out: Any, *inputs: Any) -> Any:
 
 
 def _binary(op: str, forward: Any, x: Any, y: Any, rule_x: Rule, rule_y: Rule) -> Tensor:
-    x_needs = type(x) is Tensor and x.requires_grad
-    y_needs = type(y) is Tensor and y.requires_grad
-    x_value = x.data if type(x) is Tensor else x
-    y_value = y.data if type(y) is Tensor else y
+    if type(x) is Tensor:
+        x_value, x_needs = x.data, x.requires_grad
+    else:
+        x_value, x_needs = x, False
+    if type(y) is Tensor:
+        y_value, y_needs = y.data, y.requires_grad
+    else:
+        y_value, y_needs = y, False
     try:
         data = forward(x_value, y_value)
     except ValueError:
@@ -371,7 +374,7 @@ def mean(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     # d mean(x) = mean(dx): the cotangent / n is copied back over the averaged axes
     shape = np.shape(value(x))
     count = math.prod([shape[a] for a in _normalize_axes(axis, len(shape))])
-    data = _reduce("mean", np.add.reduce, x, axis, keepdims) / builtins.max(count, 1)
+    data = _reduce("mean", np.add.reduce, x, axis, keepdims) / count
     return _unary(
         "mean", data, x, lambda g, out, x: _spread(g / count, x.shape, axis, keepdims)
     )

@@ -62,6 +62,10 @@ def is_grad_enabled() -> bool:
     return _Mode.record
 
 
+def _value(data: Any) -> Any:
+    return data.data if isinstance(data, Tensor) else data
+
+
 class Tensor:
     """An n-d array that records the ops applied to it, for reverse-mode autodiff."""
 
@@ -92,16 +96,16 @@ class Tensor:
     traces: int
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, name: str | None = None):
-        if isinstance(data, Tensor):
-            data = data.data
-        array = np.asarray(data)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(
-                f"Tensor: expected numeric data, got dtype {array.dtype} "
-                f"(from {type(data).__name__})"
-            )
-        if requires_grad and array.dtype.kind != "f":
-            array = array.astype(np.float64)
+        array = data if type(data) is np.ndarray else np.asarray(_value(data))
+        kind = array.dtype.kind
+        if kind != "f":
+            if kind not in "biu":
+                raise TypeError(
+                    f"Tensor: expected numeric data, got dtype {array.dtype} "
+                    f"(from {type(data).__name__})"
+                )
+            if requires_grad:
+                array = array.astype(np.float64)
         self.data = array
         self.grad = None
         self.requires_grad = bool(requires_grad)
