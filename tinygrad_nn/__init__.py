@@ -3,6 +3,7 @@
 from tinygrad_nn.autodiff import GraphReleasedError
 from tinygrad_nn.functional import grad, value_and_grad, vjp
 from tinygrad_nn.gradcheck import GradCheck, check_grads
+from tinygrad_nn.graph import Graph, make_graph
 from tinygrad_nn.ops import (
     abs,
     add,
@@ -43,6 +44,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GradCheck",
+    "Graph",
     "GraphReleasedError",
     "Tensor",
     "abs",
@@ -60,6 +62,7 @@ __all__ = [
     "is_grad_enabled",
     "log",
     "log_sigmoid",
+    "make_graph",
     "matmul",
     "max",
     "maximum",

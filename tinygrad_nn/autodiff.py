@@ -60,7 +60,7 @@ def _sum(g: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
     # A Tensor records its sum; for an array np.add.reduce skips ndarray.sum's Python layer.
     if type(g) is Tensor:
         return g.sum(axis, keepdims)
-    return np.add.reduce(g, axis=axis, keepdims=keepdims)
+    return np.add.reduce(g, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
 
 
 def backprop(

@@ -25,6 +25,9 @@ class _Trace:
     """How many transforms are running a function right now (above 0: record backward)."""
 
     depth = 0
+    # While graph inspection runs a function: the output of each function a transform traces
+    # inside it, which tells the forward pass from the backward pass (graph.make_graph).
+    outputs: list[Tensor] | None = None
 
 
 class tracing:  # noqa: N801  (used like contextlib's context managers)
@@ -102,6 +105,8 @@ class _Traced:
                 )
             result, self.aux = result
         self.out = _as_output(result, caller)
+        if _Trace.outputs is not None:
+            _Trace.outputs.append(self.out)
 
     def pull_back(self, seed: Any, retain_graph: bool) -> list[Any]:
         """Cotangents of the inputs, in leaf order, for the output's cotangent ``seed``."""
