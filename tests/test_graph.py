@@ -190,8 +190,8 @@ def test_five_layer_gradient_graph_matches_a_hand_count(problem: Any) -> None:
         "sub": 1, "sum": 1,
     }
     assert summary.backward_op_counts == {
-        "div": 2, "neg": 1, "add": 1, "mul": 2, "sub": 1,
-        "transpose": 6, "matmul": 7, "where": 3, "sum": 4,
+        "div": 2, "neg": 1, "add": 1, "mul": 5, "sub": 1,
+        "transpose": 6, "matmul": 7, "sum": 4,
     }
     assert summary.forward_flops == forward_flops_by_hand(M)
     assert summary.backward_flops == recorded_backward_flops_by_hand(M)
@@ -315,8 +315,8 @@ def test_collapse_draws_one_box_per_layer(problem: Any) -> None:
     assert 'label="log"' in forward  # the loss is no layer: drawn op by op
     backward = tg.make_graph(tg.grad(deep_cost), argnums=0)(*problem).to_dot(collapse=True)
     # dA1 = W2ᵀ dZ2 and dW1 = dZ1 Xᵀ (Xᵀ a constant): one transpose fewer than layer 2
-    assert 'label="layer 1 backward\\ntranspose, matmul x2, where, sum\\n' in backward
-    assert 'label="layer 2 backward\\ntranspose x2, matmul x2, where, sum\\n' in backward
+    assert 'label="layer 1 backward\\ntranspose, matmul x2, mul, sum\\n' in backward
+    assert 'label="layer 2 backward\\ntranspose x2, matmul x2, mul, sum\\n' in backward
     assert 'label="layer 4 backward\\n' in backward  # with the loss's VJPs
     assert backward.count("shape=box") < 20  # 8 layer boxes and the loss's 8 forward ops
 

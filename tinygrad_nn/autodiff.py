@@ -50,9 +50,8 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     extra = g.ndim - len(shape)
     if extra > 0:
         g = _sum(g, tuple(range(extra)), keepdims=False)
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    if stretched:
-        g = _sum(g, stretched, keepdims=True)
+    if g.shape != shape:
+        g = _sum(g, tuple([i for i, n in enumerate(shape) if n == 1]), keepdims=True)
     return g
 
 
@@ -106,7 +105,7 @@ def backprop(
             data = arg.data
             if grad.shape != data.shape:
                 grad = sum_to(grad, data.shape)
-            if grad.dtype != data.dtype:
+            if grad.dtype is not data.dtype and grad.dtype != data.dtype:
                 grad = grad.astype(data.dtype)
             if check_finite:
                 _check_cotangent(grad, node.op)
@@ -180,7 +179,8 @@ def owned(g: Any, handed_out: set[int]) -> np.ndarray:
     ``handed_out`` holds the ids of the arrays already given to the caller.
     """
     array = g if type(g) is np.ndarray else np.asarray(g)
-    if not (array.flags.owndata and array.flags.writeable) or id(array) in handed_out:
+    # A view (of a broadcast, a reshape, ...) shares memory: hand out a copy instead.
+    if array.base is not None or id(array) in handed_out:
         array = array.copy()
     handed_out.add(id(array))
     return array

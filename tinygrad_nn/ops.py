@@ -196,7 +196,7 @@ def log(x: ArrayLike) -> Tensor:
 
 
 def _sqrt_dx(g: Any, out: Any, x: Any) -> Any:
-    return g / (out * 2)
+    return g / (out * 2.0)
 
 
 def sqrt(x: ArrayLike) -> Tensor:
@@ -214,23 +214,24 @@ def abs(x: ArrayLike) -> Tensor:
 
 
 def _relu_dx(g: Any, out: Any, x: Any) -> Any:
-    return _where_any(value(x) > 0, g)
+    # sign(relu(x)) is the 0/1 mask in g's dtype: cheaper than where() or a bool mask
+    return g * np.sign(value(out))
 
 
 def relu(x: ArrayLike) -> Tensor:
     """max(x, 0); its derivative at 0 is 0, as the course and PyTorch take it."""
     # d relu(x) = [x > 0] dx
-    return _unary("relu", np.maximum(value(x), 0), x, _relu_dx)
+    return _unary("relu", np.maximum(value(x), 0.0), x, _relu_dx)
 
 
 def _sigmoid_forward(x: np.ndarray) -> np.ndarray:
     # exp(-x) overflows to inf for x < -709, and 1 / (1 + inf) = 0 is the right limit.
     with np.errstate(over="ignore"):
-        return 1 / (1 + np.exp(-x))
+        return 1.0 / (1.0 + np.exp(-x))  # float literals: an int scalar costs a cast
 
 
 def _sigmoid_dx(g: Any, out: Any, x: Any) -> Any:
-    return g * out * (1 - out)
+    return g * out * (1.0 - out)
 
 
 def sigmoid(x: ArrayLike) -> Tensor:
@@ -239,7 +240,7 @@ def sigmoid(x: ArrayLike) -> Tensor:
 
 
 def _tanh_dx(g: Any, out: Any, x: Any) -> Any:
-    return g * (1 - out * out)
+    return g * (1.0 - out * out)
 
 
 def tanh(x: ArrayLike) -> Tensor:
@@ -373,7 +374,7 @@ def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def mean(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     # d mean(x) = mean(dx): the cotangent / n is copied back over the averaged axes
     shape = np.shape(value(x))
-    count = math.prod([shape[a] for a in _normalize_axes(axis, len(shape))])
+    count = float(math.prod([shape[a] for a in _normalize_axes(axis, len(shape))]))
     data = _reduce("mean", np.add.reduce, x, axis, keepdims) / count
     return _unary(
         "mean", data, x, lambda g, out, x: _spread(g / count, x.shape, axis, keepdims)

@@ -30,22 +30,19 @@ def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
 
 def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
-    if tree is None:
-        return _NONE
+    start = len(leaves)
     if isinstance(tree, dict):
         keys = tuple(tree)
         children = tuple([_flatten(tree[key], leaves) for key in keys])
-        return TreeDef("dict", keys, children, type(tree), _count(children))
+        return TreeDef("dict", keys, children, type(tree), len(leaves) - start)
     if isinstance(tree, (list, tuple)):
         children = tuple([_flatten(child, leaves) for child in tree])
         kind = "list" if isinstance(tree, list) else "tuple"
-        return TreeDef(kind, (), children, type(tree), _count(children))
+        return TreeDef(kind, (), children, type(tree), len(leaves) - start)
+    if tree is None:
+        return _NONE
     leaves.append(tree)
     return _LEAF
-
-
-def _count(children: tuple[TreeDef, ...]) -> int:
-    return sum([child.num_leaves for child in children])
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
