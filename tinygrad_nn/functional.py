@@ -78,7 +78,7 @@ def _not_numeric(primals: tuple[Any, ...], leaves: list[Any], caller: str) -> Ty
     for name, leaf in zip(argument_names(primals), leaves):
         if _input_tensor(leaf, 0) is None:
             return TypeError(
-                f"{caller}: the input leaf '{name}' is a {type(leaf).__name__} "
+                f"{caller}: the input leaf '{name}' is of type {type(leaf).__name__} "
                 f"(dtype {np.asarray(leaf).dtype}); expected a numpy array, a number or a Tensor"
             )
     return TypeError(f"{caller}: an input leaf is not numeric")
