@@ -1,0 +1,240 @@
+"""The ways to train the course's deep net that the benchmarks race, each written once.
+
+- ``EngineTraining``: our engine as a user writes it — a forward loop, the cross-entropy op by
+  op, ``tg.value_and_grad`` and a functional update.
+- ``HandwrittenTraining``: the course's hand-written numpy (course 1, week 4), its formulas.
+- ``FloorTraining``: only what no method avoids — W1·X forward, dZ1·Xᵀ backward, W1 update.
+- ``TorchTraining``: the same net and cost in PyTorch eager with autograd (when installed).
+
+Each has ``step()``: one iteration (forward, cost, backward, update), and each starts from its
+own copy of the parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from common import StepFactory, import_torch
+
+import tinygrad_nn as tg
+
+Params = dict[str, np.ndarray]
+
+
+def layer_count(params: dict[str, Any]) -> int:
+    return len(params) // 2
+
+
+# --------------------------------------------------------------------------- our engine
+
+
+def engine_forward(params: dict[str, Any], X: np.ndarray) -> tg.Tensor:
+    """[LINEAR -> RELU] x (L-1) -> LINEAR -> SIGMOID, as a user writes it with the engine."""
+    L = layer_count(params)
+    A: np.ndarray | tg.Tensor = X
+    for layer in range(1, L):
+        A = tg.relu(params[f"W{layer}"] @ A + params[f"b{layer}"])
+    return tg.sigmoid(params[f"W{L}"] @ A + params[f"b{L}"])
+
+
+def engine_cost(params: dict[str, Any], X: np.ndarray, Y: np.ndarray) -> tg.Tensor:
+    """The course's cross-entropy, written op by op."""
+    AL = engine_forward(params, X)
+    return -(Y * tg.log(AL) + (1 - Y) * tg.log(1 - AL)).mean()
+
+
+class EngineTraining:
+    def __init__(self, params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float):
+        self.params = {k: v.copy() for k, v in params.items()}
+        self.X, self.Y, self.learning_rate = X, Y, learning_rate
+        self.cost_and_grads = tg.value_and_grad(engine_cost)
+
+    def step(self) -> Any:
+        cost, grads = self.cost_and_grads(self.params, self.X, self.Y)
+        lr, params = self.learning_rate, self.params
+        self.params = {k: params[k] - lr * grads[k] for k in params}
+        return cost
+
+
+# --------------------------------------------------------------------------- the course's numpy
+
+
+def linear_forward(A: np.ndarray, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
+    Z = np.dot(W, A) + b
+    return Z, (A, W, b)
+
+
+def sigmoid(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return 1 / (1 + np.exp(-Z)), Z
+
+
+def relu(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.maximum(0, Z), Z
+
+
+def linear_activation_forward(
+    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray, activation: str
+) -> tuple[np.ndarray, tuple]:
+    Z, linear_cache = linear_forward(A_prev, W, b)
+    A, activation_cache = sigmoid(Z) if activation == "sigmoid" else relu(Z)
+    return A, (linear_cache, activation_cache)
+
+
+def L_model_forward(X: np.ndarray, params: Params) -> tuple[np.ndarray, list[tuple]]:
+    caches = []
+    A = X
+    L = layer_count(params)
+    for layer in range(1, L):
+        A, cache = linear_activation_forward(A, params[f"W{layer}"], params[f"b{layer}"], "relu")
+        caches.append(cache)
+    AL, cache = linear_activation_forward(A, params[f"W{L}"], params[f"b{L}"], "sigmoid")
+    caches.append(cache)
+    return AL, caches
+
+
+def compute_cost(AL: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    m = Y.shape[1]
+    cost = (-1 / m) * np.sum(np.multiply(Y, np.log(AL)) + np.multiply(1 - Y, np.log(1 - AL)))
+    return np.squeeze(cost)
+
+
+def linear_backward(dZ: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    A_prev, W, _ = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)  # also for the first layer, where nobody needs it
+    return dA_prev, dW, db
+
+
+def relu_backward(dA: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    dZ = np.array(dA, copy=True)
+    dZ[Z <= 0] = 0
+    return dZ
+
+
+def sigmoid_backward(dA: np.ndarray, Z: np.ndarray) -> np.ndarray:
+    s = 1 / (1 + np.exp(-Z))
+    return dA * s * (1 - s)
+
+
+def linear_activation_backward(
+    dA: np.ndarray, cache: tuple, activation: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    linear_cache, Z = cache
+    dZ = sigmoid_backward(dA, Z) if activation == "sigmoid" else relu_backward(dA, Z)
+    return linear_backward(dZ, linear_cache)
+
+
+def L_model_backward(AL: np.ndarray, Y: np.ndarray, caches: list[tuple]) -> Params:
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    dA, grads[f"dW{L}"], grads[f"db{L}"] = linear_activation_backward(dAL, caches[L - 1], "sigmoid")
+    for layer in range(L - 1, 0, -1):
+        dA, grads[f"dW{layer}"], grads[f"db{layer}"] = linear_activation_backward(
+            dA, caches[layer - 1], "relu"
+        )
+    return grads
+
+
+def update_parameters(params: Params, grads: Params, learning_rate: float) -> None:
+    for layer in range(1, layer_count(params) + 1):
+        params[f"W{layer}"] -= learning_rate * grads[f"dW{layer}"]
+        params[f"b{layer}"] -= learning_rate * grads[f"db{layer}"]
+
+
+class HandwrittenTraining:
+    def __init__(self, params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float):
+        self.params = {k: v.copy() for k, v in params.items()}
+        self.X, self.Y, self.learning_rate = X, Y, learning_rate
+
+    def step(self) -> np.ndarray:
+        AL, caches = L_model_forward(self.X, self.params)
+        cost = compute_cost(AL, self.Y)
+        grads = L_model_backward(AL, self.Y, caches)
+        update_parameters(self.params, grads, self.learning_rate)
+        return cost
+
+
+def predict(params: Params, X: np.ndarray) -> np.ndarray:
+    """1 where the net says cat (probability > 0.5), else 0; shape (1, m)."""
+    AL, _ = L_model_forward(X, params)
+    return (AL > 0.5).astype(X.dtype)
+
+
+# --------------------------------------------------------------------------- the floor
+
+
+class FloorTraining:
+    """The work of any method: W1·X (forward), dZ1·Xᵀ (dW1) and the in-place update of W1."""
+
+    def __init__(self, params: Params, X: np.ndarray, learning_rate: float):
+        self.W1 = params["W1"].copy()
+        self.X, self.learning_rate = X, learning_rate
+        rng = np.random.RandomState(2)
+        self.dZ1 = (rng.randn(self.W1.shape[0], X.shape[1]) * 1e-3).astype(X.dtype)
+
+    def step(self) -> np.ndarray:
+        Z1 = self.W1 @ self.X
+        dW1 = self.dZ1 @ self.X.T
+        self.W1 -= self.learning_rate * dW1
+        return Z1
+
+
+# --------------------------------------------------------------------------- PyTorch
+
+
+class TorchTraining:
+    """The same net and cost in PyTorch eager: autograd backward, an in-place update."""
+
+    def __init__(
+        self, torch: Any, params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float
+    ):
+        self.torch = torch
+        self.params = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+        self.X, self.Y = torch.from_numpy(X), torch.from_numpy(Y)
+        self.learning_rate = learning_rate
+
+    def step(self) -> Any:
+        torch, params, Y = self.torch, self.params, self.Y
+        L = layer_count(params)
+        A = self.X
+        for layer in range(1, L):
+            A = torch.relu(params[f"W{layer}"] @ A + params[f"b{layer}"])
+        AL = torch.sigmoid(params[f"W{L}"] @ A + params[f"b{L}"])
+        cost = -(Y * torch.log(AL) + (1 - Y) * torch.log(1 - AL)).mean()
+        cost.backward()
+        with torch.no_grad():
+            for p in params.values():
+                p -= self.learning_rate * p.grad
+                p.grad = None
+        return cost.detach()
+
+
+# --------------------------------------------------------------------------- the race
+
+
+def training_factories(
+    params: Params,
+    X: np.ndarray,
+    Y: np.ndarray,
+    learning_rate: float,
+    with_floor: bool,
+    with_torch: bool,
+) -> dict[str, StepFactory]:
+    """Fresh training runs from ``params``, by contender name (torch only when installed)."""
+    factories: dict[str, StepFactory] = {
+        "engine": lambda: EngineTraining(params, X, Y, learning_rate).step,
+        "handwritten": lambda: HandwrittenTraining(params, X, Y, learning_rate).step,
+    }
+    if with_floor:
+        factories["floor"] = lambda: FloorTraining(params, X, learning_rate).step
+    torch = import_torch() if with_torch else None
+    if torch is not None:
+        factories["torch"] = lambda: TorchTraining(torch, params, X, Y, learning_rate).step
+    elif with_torch:
+        print("torch: not installed, its contender is skipped")
+    return factories
