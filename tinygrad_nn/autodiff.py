@@ -9,6 +9,7 @@ only for an input that needs a gradient.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -47,19 +48,20 @@ def toposort(root: Tensor, stop_at: frozenset[Tensor] = frozenset()) -> list[Ten
 
 def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     """Sum a broadcast cotangent back to ``shape``: extra leading axes, then size-1 axes."""
-    extra = g.ndim - len(shape)
-    if extra > 0:
-        g = _sum(g, tuple(range(extra)), keepdims=False)
-    if g.shape != shape:
-        g = _sum(g, tuple([i for i, n in enumerate(shape) if n == 1]), keepdims=True)
-    return g
+    axes = _broadcast_axes(g.shape, shape)
+    if type(g) is Tensor:  # recorded, for create_graph
+        g = g.sum(axes, keepdims=True)
+    else:  # np.add.reduce skips ndarray.sum's Python layer
+        g = np.add.reduce(g, axis=axes, keepdims=True)
+    return g.reshape(shape) if g.ndim != len(shape) else g
 
 
-def _sum(g: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
-    # A Tensor records its sum; for an array np.add.reduce skips ndarray.sum's Python layer.
-    if type(g) is Tensor:
-        return g.sum(axis, keepdims)
-    return np.add.reduce(g, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
+@lru_cache(maxsize=1024)
+def _broadcast_axes(broadcast_shape: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes along which ``shape`` was stretched to ``broadcast_shape``."""
+    extra = len(broadcast_shape) - len(shape)
+    stretched = [extra + i for i, n in enumerate(shape) if n == 1]
+    return tuple(range(extra)) + tuple(i for i in stretched if broadcast_shape[i] != 1)
 
 
 def backprop(

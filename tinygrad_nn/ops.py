@@ -356,7 +356,7 @@ def _reduce(op: str, forward: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
 
 def _spread(g: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
     """A reduction's cotangent copied back over the reduced axes."""
-    if not keepdims:
+    if not keepdims and axis is not None:  # a full reduction's 0-d g broadcasts as it is
         g = g.reshape(_keepdims_shape(shape, axis))
     if type(g) is Tensor:
         return broadcast_to(g, shape)
@@ -373,8 +373,12 @@ def sum(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def mean(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     # d mean(x) = mean(dx): the cotangent / n is copied back over the averaged axes
-    shape = np.shape(value(x))
-    count = float(math.prod([shape[a] for a in _normalize_axes(axis, len(shape))]))
+    x_value = value(x)
+    if axis is None:
+        count = float(np.size(x_value))
+    else:
+        shape = np.shape(x_value)
+        count = float(math.prod([shape[a] for a in _normalize_axes(axis, len(shape))]))
     data = _reduce("mean", np.add.reduce, x, axis, keepdims) / count
     return _unary(
         "mean", data, x, lambda g, out, x: _spread(g / count, x.shape, axis, keepdims)
