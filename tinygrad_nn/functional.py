@@ -56,27 +56,31 @@ def is_tracing() -> bool:
     return _Trace.depth > 0
 
 
-def _input_tensor(leaf: Any, bit: int) -> Tensor | None:
-    """A fresh leaf for one input (or, inside an outer transform, a node on its graph);
-    None when the leaf is not numeric."""
-    if isinstance(leaf, Tensor):
-        if leaf.requires_grad and _Trace.depth > 1:
-            node = ops.identity(leaf)
-            node.traces |= bit
-            return node
-        data = leaf.data
-    else:
-        data = np.asarray(leaf)
-        if data.dtype.kind not in "biuf":
-            return None
-    tensor = Tensor(data, requires_grad=True)
+class _NotNumericError(TypeError):
+    """An input leaf that is not a number (reported with its name by ``_not_numeric``)."""
+
+
+def _input_tensor(leaf: Any, bit: int) -> Tensor:
+    """A fresh leaf for one input (or, inside an outer transform, a node on its graph)."""
+    if type(leaf) is not np.ndarray:
+        if isinstance(leaf, Tensor):
+            if leaf.requires_grad and _Trace.depth > 1:
+                node = ops.identity(leaf)
+                node.traces |= bit
+                return node
+            leaf = leaf.data
+        else:
+            leaf = np.asarray(leaf)
+    if leaf.dtype.kind not in "biuf":
+        raise _NotNumericError
+    tensor = Tensor(leaf, requires_grad=True)
     tensor.traces = bit
     return tensor
 
 
 def _not_numeric(primals: tuple[Any, ...], leaves: list[Any], caller: str) -> TypeError:
     for name, leaf in zip(argument_names(primals), leaves):
-        if _input_tensor(leaf, 0) is None:
+        if np.asarray(leaf.data if isinstance(leaf, Tensor) else leaf).dtype.kind not in "biuf":
             return TypeError(
                 f"{caller}: the input leaf '{name}' is of type {type(leaf).__name__} "
                 f"(dtype {np.asarray(leaf).dtype}); expected a numpy array, a number or a Tensor"
@@ -90,10 +94,10 @@ class _Traced:
     def __init__(self, f: Callable[..., Any], primals: tuple[Any, ...], has_aux: bool, caller: str):
         leaves, self.treedef = tree_flatten(primals)
         with tracing() as trace:
-            inputs = [_input_tensor(leaf, trace.bit) for leaf in leaves]
-            if any(tensor is None for tensor in inputs):
-                raise _not_numeric(primals, leaves, caller)
-            self.inputs: list[Tensor] = inputs  # type: ignore[assignment]
+            try:
+                self.inputs = [_input_tensor(leaf, trace.bit) for leaf in leaves]
+            except _NotNumericError:
+                raise _not_numeric(primals, leaves, caller) from None
             result = f(*tree_unflatten(self.treedef, self.inputs))
         self.trace = trace
         self.aux: Any = None
@@ -199,9 +203,7 @@ def value_and_grad(
                 full[position] = arg
             return f(*full, **kwargs)
 
-        traced = _Traced(
-            f_of_differentiated, tuple(args[p] for p in positions), has_aux, "grad"
-        )
+        traced = _Traced(f_of_differentiated, tuple([args[p] for p in positions]), has_aux, "grad")
         if traced.out.size != 1:
             raise TypeError(
                 f"grad: the function must return a scalar; it returned shape {traced.out.shape}. "
