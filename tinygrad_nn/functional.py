@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from typing_extensions import Self  # typing.Self is 3.11+
 
 from tinygrad_nn import ops
 from tinygrad_nn.autodiff import backprop, make_seed, owned
@@ -37,7 +38,7 @@ class tracing:  # noqa: N801  (used like contextlib's context managers)
     recorded inside, in order (they also join the enclosing transform's tape).
     """
 
-    def __enter__(self) -> tracing:
+    def __enter__(self) -> Self:
         self.recording, self.outer_tape = _Mode.record, _Mode.tape
         _Trace.depth += 1
         self.bit = 1 << _Trace.depth

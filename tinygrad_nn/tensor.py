@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, Union
 
 import numpy as np
+from typing_extensions import Self  # typing.Self is 3.11+
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, bool, Sequence[Any]]
 Rule = Callable[..., Any]
@@ -174,7 +175,7 @@ class Tensor:
         """The same data as a constant: gradients stop here."""
         return Tensor(self.data)
 
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    def requires_grad_(self, requires_grad: bool = True) -> Self:
         if self.op is not None:
             raise ValueError("requires_grad_: only a leaf tensor can change requires_grad")
         if requires_grad and self.data.dtype.kind != "f":
