@@ -95,6 +95,8 @@ def time_workload(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespa
     handwritten_bar = HANDWRITTEN_BAR_FLOAT64 if name == "float64" else None
     print_ratio("engine / handwritten", timings.ratio("engine", "handwritten"), handwritten_bar)
     print_ratio("handwritten / floor", timings.ratio("handwritten", "floor"))
+    print_ratio("lean numpy / floor", timings.ratio("lean numpy", "floor"))
+    print_ratio("engine / lean numpy", timings.ratio("engine", "lean numpy"))
     if "torch" in factories:
         print_ratio("torch / engine", timings.ratio("torch", "engine"))
         print_ratio("torch / floor", timings.ratio("torch", "floor"))

@@ -100,7 +100,11 @@ def print_configuration(data_description: str, with_torch: bool) -> None:
         if torch is None:
             print("torch: not installed (its contender is skipped)")
         else:
-            print(f"torch: {torch.__version__}, {torch.get_num_threads()} threads")
+            policy = os.environ.get("OMP_WAIT_POLICY")
+            print(
+                f"torch: {torch.__version__}, {torch.get_num_threads()} threads, "
+                f"OMP_WAIT_POLICY={policy}"
+            )
     else:
         print("torch: not used in this run")
     print(f"data: {data_description}")
@@ -151,7 +155,13 @@ def blas_description() -> list[str]:
 
 
 def import_torch() -> Any:
-    """The torch module, or None: torch is a contender when installed, never a dependency."""
+    """The torch module, or None: torch is a contender when installed, never a dependency.
+
+    Its OpenMP threads would otherwise spin for a while after each op, taking the cores from
+    whichever contender runs next; passive waiting keeps the alternation fair (set before the
+    import, and only if the user has not chosen a policy).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:

@@ -67,6 +67,7 @@ def _broadcast_axes(broadcast_shape: tuple[int, ...], shape: tuple[int, ...]) ->
 def backprop(
     root: Tensor,
     seed: Any,
+    *,
     order: Iterable[Tensor] | None = None,
     targets: Collection[Tensor] = (),
     trace: int = 0,

@@ -119,17 +119,18 @@ class _Traced:
         nested = _Trace.depth > 0
         results: dict[Tensor, Any] = {}
         if out.requires_grad and out.traces & self.trace.bit:
-            order = reversed(self.trace.tape)
-            if nested:
+            tape, bit = reversed(self.trace.tape), self.trace.bit
+            if nested:  # record the backward pass: the enclosing transform differentiates it
                 seed = seed if isinstance(seed, Tensor) else Tensor(seed)
                 with enable_grad():
                     results = backprop(
-                        out, seed, order, self.inputs, self.trace.bit, create_graph=True,
-                        retain_graph=True,
+                        out, seed, order=tape, targets=self.inputs, trace=bit,
+                        create_graph=True, retain_graph=True,
                     )
             else:
                 results = backprop(
-                    out, seed, order, self.inputs, self.trace.bit, retain_graph=retain_graph
+                    out, seed, order=tape, targets=self.inputs, trace=bit,
+                    retain_graph=retain_graph,
                 )
         handed_out: set[int] = set()
         grads = []
