@@ -130,3 +130,55 @@ def test_comparisons_give_constant_tensors(compare: Any) -> None:
         assert type(result) is Tensor and result.dtype == np.bool_
         assert not result.requires_grad and result.op is None
         assert np.array_equal(result.numpy(), expected)
+
+
+# --- forward values: every op computes what numpy computes ---------------------------------
+
+_x = np.array([[-2.0, -0.5, 0.0], [0.5, 1.5, 3.0]])
+_y = np.array([[1.0, -1.0, 2.0]])
+_positive = np.abs(_x) + 0.5
+
+FORWARD_CASES: list[tuple[str, Any, Any]] = [
+    ("add", lambda t: t + _y, _x + _y),
+    ("sub", lambda t: t - _y, _x - _y),
+    ("mul", lambda t: t * _y, _x * _y),
+    ("div", lambda t: t / _y, _x / _y),
+    ("pow", lambda t: t**3, _x**3),
+    ("neg", lambda t: -t, -_x),
+    ("matmul", lambda t: t @ _x.T, _x @ _x.T),
+    ("exp", tg.exp, np.exp(_x)),
+    ("abs", tg.abs, np.abs(_x)),
+    ("relu", tg.relu, np.maximum(_x, 0)),
+    ("sigmoid", tg.sigmoid, 1 / (1 + np.exp(-_x))),
+    ("tanh", tg.tanh, np.tanh(_x)),
+    ("softplus", tg.softplus, np.log1p(np.exp(_x))),
+    ("log_sigmoid", tg.log_sigmoid, -np.log1p(np.exp(-_x))),
+    ("maximum", lambda t: tg.maximum(t, _y), np.maximum(_x, _y)),
+    ("minimum", lambda t: tg.minimum(t, _y), np.minimum(_x, _y)),
+    ("where", lambda t: tg.where(_x > 0, t, _y), np.where(_x > 0, _x, _y)),
+    ("clip", lambda t: tg.clip(t, -1.0, 1.0), np.clip(_x, -1.0, 1.0)),
+    ("sum", lambda t: t.sum(axis=1, keepdims=True), _x.sum(axis=1, keepdims=True)),
+    ("mean", lambda t: t.mean(axis=0), _x.mean(axis=0)),
+    ("max", lambda t: t.max(axis=1), _x.max(axis=1)),
+    ("reshape", lambda t: t.reshape(3, 2), _x.reshape(3, 2)),
+    ("transpose", lambda t: t.T, _x.T),
+    ("flatten", lambda t: t.flatten(), _x.flatten()),
+    ("getitem", lambda t: t[1, [0, 2, 2]], _x[1, [0, 2, 2]]),
+    ("concatenate", lambda t: tg.concatenate([t, t], axis=1), np.concatenate([_x, _x], 1)),
+    ("stack", lambda t: tg.stack([t, t], axis=0), np.stack([_x, _x])),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "op", "expected"), FORWARD_CASES, ids=[case[0] for case in FORWARD_CASES]
+)
+def test_forward_values_equal_numpy(name: str, op: Any, expected: np.ndarray) -> None:
+    out = op(Tensor(_x, requires_grad=True))
+    assert out.shape == np.shape(expected)
+    np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("name", "op"), [("log", tg.log), ("sqrt", tg.sqrt)])
+def test_forward_values_of_positive_only_ops(name: str, op: Any) -> None:
+    expected = {"log": np.log, "sqrt": np.sqrt}[name](_positive)
+    np.testing.assert_allclose(op(Tensor(_positive)).data, expected, rtol=1e-12)
