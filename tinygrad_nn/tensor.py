@@ -86,7 +86,7 @@ class Tensor:
     __array_ufunc__ = None
 
     data: np.ndarray
-    grad: np.ndarray | None
+    grad: np.ndarray | Tensor | None  # a Tensor after backward(create_graph=True)
     requires_grad: bool
     op: str | None
     args: tuple[Any, ...] | None
