@@ -168,9 +168,8 @@ def backward(
     else:
         results = backprop(root, seed, retain_graph=retain_graph)
     handed_out: set[int] = set()
+    # Every node on the walk was popped once done: what is left are the leaves' cotangents.
     for leaf, g in results.items():
-        if leaf.op is not None:
-            continue  # root itself, when nothing was reached
         if not create_graph:
             g = owned(g, handed_out)
         leaf.grad = g if leaf.grad is None else leaf.grad + g
