@@ -94,6 +94,7 @@ def time_workload(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespa
     print_ratio("engine / floor", timings.ratio("engine", "floor"), FLOOR_BARS[name])
     handwritten_bar = HANDWRITTEN_BAR_FLOAT64 if name == "float64" else None
     print_ratio("engine / handwritten", timings.ratio("engine", "handwritten"), handwritten_bar)
+    print_ratio("engine, dict update / floor", timings.ratio("engine, dict update", "floor"))
     print_ratio("handwritten / floor", timings.ratio("handwritten", "floor"))
     print_ratio("lean numpy / floor", timings.ratio("lean numpy", "floor"))
     print_ratio("engine / lean numpy", timings.ratio("engine", "lean numpy"))

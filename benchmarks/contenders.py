@@ -1,7 +1,9 @@
 """The ways to train the course's deep net that the benchmarks race, each written once.
 
 - ``EngineTraining``: our engine as a user writes it — a forward loop, the cross-entropy op by
-  op, ``tg.value_and_grad`` and a functional update.
+  op, ``tg.value_and_grad`` and the library's update ``nn.sgd_update`` (as ``nn.train`` does).
+- ``EngineDictUpdateTraining``: the same with the update as a dict comprehension,
+  ``{k: p[k] - lr * g[k]}``, to show what two fresh arrays per parameter cost.
 - ``HandwrittenTraining``: the course's hand-written numpy (course 1, week 4), its formulas.
 - ``FloorTraining``: only what no method avoids — W1·X forward, dZ1·Xᵀ backward, W1 update.
 - ``TorchTraining``: the same net and cost in PyTorch eager with autograd (when installed).
@@ -18,6 +20,7 @@ import numpy as np
 from common import StepFactory, import_torch
 
 import tinygrad_nn as tg
+from tinygrad_nn import nn
 
 Params = dict[str, np.ndarray]
 
@@ -45,10 +48,22 @@ def engine_cost(params: dict[str, Any], X: np.ndarray, Y: np.ndarray) -> tg.Tens
 
 
 class EngineTraining:
+    """The gradients from ``value_and_grad``; the new parameters take the gradients' memory
+    (``nn.sgd_update(..., donate_grads=True)``), and the old ones are never written to."""
+
     def __init__(self, params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float):
         self.params = {k: v.copy() for k, v in params.items()}
         self.X, self.Y, self.learning_rate = X, Y, learning_rate
         self.cost_and_grads = tg.value_and_grad(engine_cost)
+
+    def step(self) -> Any:
+        cost, grads = self.cost_and_grads(self.params, self.X, self.Y)
+        self.params = nn.sgd_update(self.params, grads, self.learning_rate, donate_grads=True)
+        return cost
+
+
+class EngineDictUpdateTraining(EngineTraining):
+    """The same gradients; the update makes ``lr * g`` and then ``p - lr * g``, new arrays."""
 
     def step(self) -> Any:
         cost, grads = self.cost_and_grads(self.params, self.X, self.Y)
@@ -261,6 +276,7 @@ def training_factories(
     """Fresh training runs from ``params``, by contender name (torch only when installed)."""
     factories: dict[str, StepFactory] = {
         "engine": lambda: EngineTraining(params, X, Y, learning_rate).step,
+        "engine, dict update": lambda: EngineDictUpdateTraining(params, X, Y, learning_rate).step,
         "handwritten": lambda: HandwrittenTraining(params, X, Y, learning_rate).step,
     }
     if with_floor:

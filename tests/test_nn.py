@@ -323,6 +323,88 @@ def test_train_equals_the_course_loop_and_prints_its_lines(
     assert lines[0] == f"Cost after iteration 0: {np.squeeze(np.float64(costs[0]))}"
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    shape=st.sampled_from([(3, 5), (4, 1), (7,), ()]),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    learning_rate=st.floats(1e-4, 2.0),
+    seed=st.integers(0, 2**16),
+)
+def test_sgd_update_rounds_exactly_as_p_minus_rate_times_g(
+    shape: tuple[int, ...], dtype: Any, learning_rate: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    params = {"W": rng.normal(size=shape).astype(dtype), "b": rng.normal(size=shape).astype(dtype)}
+    grads = {key: rng.normal(size=shape).astype(dtype) for key in params}
+    expected = {key: params[key] - dtype(learning_rate) * grads[key] for key in params}
+    for donate in (False, True):
+        given_grads = {key: value.copy() for key, value in grads.items()}
+        updated = nn.sgd_update(params, given_grads, learning_rate, donate_grads=donate)
+        for key in params:
+            assert updated[key].dtype == dtype and updated[key].shape == shape
+            assert np.array_equal(updated[key], expected[key])  # bit for bit, not close
+
+
+def test_sgd_update_never_modifies_params_and_donates_only_when_asked() -> None:
+    params = {"W": np.ones((2, 3)), "b": np.zeros((2, 1))}
+    grads = {"W": np.full((2, 3), 2.0), "b": np.full((2, 1), 4.0)}
+    kept = {key: value.copy() for key, value in grads.items()}
+    updated = nn.sgd_update(params, grads, 0.5)
+    assert all(np.array_equal(grads[key], kept[key]) for key in grads)  # grads left alone
+    assert np.array_equal(updated["W"], np.zeros((2, 3)))
+    assert np.array_equal(updated["b"], np.full((2, 1), -2.0))
+    donated = nn.sgd_update(params, grads, 0.5, donate_grads=True)
+    assert donated["W"] is grads["W"] and donated["b"] is grads["b"]  # no new memory
+    assert np.array_equal(donated["W"], updated["W"]) and (params["W"] == 1.0).all()
+    # A gradient that cannot take the result (read-only, another dtype) gets a new array.
+    frozen = np.full((2, 3), 2.0)
+    frozen.flags.writeable = False
+    narrow = np.full((2, 1), 4.0, dtype=np.float32)
+    fallback = nn.sgd_update(params, {"W": frozen, "b": narrow}, 0.5, donate_grads=True)
+    assert fallback["W"] is not frozen and np.array_equal(fallback["W"], updated["W"])
+    assert fallback["b"].dtype == np.float64 and np.array_equal(fallback["b"], updated["b"])
+
+
+def test_sgd_update_keeps_float32_under_a_float64_rate_or_gradient() -> None:
+    params = {"W": np.ones((2, 2), dtype=np.float32)}
+    for grad_dtype in (np.float32, np.float64):
+        grads = {"W": np.ones((2, 2), dtype=grad_dtype)}
+        for donate in (False, True):
+            updated = nn.sgd_update(params, grads, np.float64(0.1), donate_grads=donate)
+            assert updated["W"].dtype == np.float32
+            assert updated["W"][0, 0] == np.float32(1) - np.float32(0.1)
+
+
+def test_sgd_update_rejects_mismatched_trees() -> None:
+    params = {"W1": np.ones((3, 2)), "b1": np.zeros((3, 1))}
+    with pytest.raises(ValueError, match=r"missing \['b1'\], extra \['db1'\]"):
+        nn.sgd_update(params, {"W1": np.ones((3, 2)), "db1": np.zeros((3, 1))}, 0.1)
+    # A (3,) bias gradient would broadcast into a (3, 3) "bias": refused, naming both shapes.
+    with pytest.raises(ValueError, match=r"grads\['b1'\] has shape \(3,\); expected .*\(3, 1\)"):
+        nn.sgd_update(params, {"W1": np.ones((3, 2)), "b1": np.zeros(3)}, 0.1)
+    with pytest.raises(ValueError, match="params\\['W1'\\] has dtype int64"):
+        nn.sgd_update({"W1": np.ones((3, 2), dtype=np.int64)}, {"W1": np.ones((3, 2))}, 0.1)
+
+
+def test_train_never_overwrites_an_iterate_a_callback_kept() -> None:
+    # train donates its gradients' memory to the new parameters; what it handed out stays put.
+    X, Y = small_problem()
+    kept: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
+
+    def callback(i: int, cost: float, params: dict[str, np.ndarray]) -> bool:
+        kept.append((params, {key: value.copy() for key, value in params.items()}))
+        return False
+
+    start = nn.init_params([5, 4, 1], seed=3)
+    start_copy = {key: value.copy() for key, value in start.items()}
+    nn.train(start, X, Y, 0.1, 20, callback=callback)
+    assert len(kept) == 20
+    for params, snapshot in kept:
+        assert all(np.array_equal(params[key], snapshot[key]) for key in params)
+    assert all(np.array_equal(start[key], start_copy[key]) for key in start)
+    assert not np.array_equal(kept[0][0]["W1"], kept[-1][0]["W1"])
+
+
 def test_train_callback_sees_every_iteration_and_can_stop() -> None:
     X, Y = small_problem()
     seen: list[tuple[int, float]] = []

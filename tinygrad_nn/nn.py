@@ -34,6 +34,7 @@ __all__ = [
     "logits",
     "model_cost",
     "predict",
+    "sgd_update",
     "train",
 ]
 
@@ -141,6 +142,10 @@ def _dtype_of(x: Any) -> np.dtype[Any]:
 
 def _shape(x: Any) -> tuple[int, ...]:
     return x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
+
+
+def _as_array(x: Any) -> np.ndarray:
+    return x if type(x) is np.ndarray else np.asarray(ops.value(x))
 
 
 def _float_tensor(x: ArrayLike) -> Tensor:
@@ -345,6 +350,48 @@ class _Progress:
             self._bar.close()
 
 
+def sgd_update(
+    params: Params, grads: Params, learning_rate: float, *, donate_grads: bool = False
+) -> dict[str, np.ndarray]:
+    """One gradient-descent step: ``{k: params[k] - learning_rate * grads[k]}`` as new arrays.
+
+    ``params`` is never modified. Each result is computed as ``(-learning_rate · g) + p``, which
+    rounds exactly as ``p - learning_rate · g`` but allocates one array instead of two. With
+    ``donate_grads=True`` the results are written into the gradient arrays themselves (buffer
+    donation, as in JAX): no new memory at all, and ``grads`` must not be used afterwards.
+    That is what ``train`` does with the gradients it owns; where a gradient cannot take the
+    result (not a writable array of the parameter's dtype and shape) a new array is used.
+    Each new parameter has the old one's dtype (float32 stays float32 under a float64 rate
+    or gradient).
+    """
+    if params.keys() != grads.keys():
+        missing, extra = sorted(params.keys() - grads.keys()), sorted(grads.keys() - params.keys())
+        raise ValueError(
+            f"sgd_update: grads must have the keys of params; missing {missing}, extra {extra}"
+        )
+    updated = {}
+    for key, param in params.items():
+        given = grads[key]
+        param, grad = _as_array(param), _as_array(given)
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"sgd_update: grads['{key}'] has shape {grad.shape}; expected params['{key}']'s "
+                f"shape {param.shape} (a gradient is never broadcast into a parameter)"
+            )
+        dtype = param.dtype
+        if dtype.kind != "f":
+            raise ValueError(
+                f"sgd_update: params['{key}'] has dtype {dtype}; expected a float dtype"
+            )
+        donated = donate_grads and grad is given and grad.dtype == dtype and grad.flags.writeable
+        # dtype=: the new parameter keeps the old one's dtype, whatever the gradient's
+        scale = dtype.type(-learning_rate)
+        new = np.multiply(grad, scale, out=grad if donated else None, dtype=dtype)
+        new += param
+        updated[key] = new
+    return updated
+
+
 def train(
     params: Params,
     X: ArrayLike,
@@ -381,7 +428,6 @@ def train(
     X = np.asarray(ops.value(X), dtype=dtype)
     Y = np.asarray(ops.value(Y), dtype=dtype)
     params = {key: np.asarray(ops.value(value)) for key, value in params.items()}
-    rate = dtype.type(learning_rate)  # a numpy float64 rate must not upcast float32 params
     cost_and_grads = value_and_grad(model_cost)
     costs: list[float] = []
     bar = _Progress(num_iterations, progress)
@@ -389,8 +435,9 @@ def train(
         for i in range(num_iterations):
             cost_value, grads = cost_and_grads(params, X, Y, hidden_activation)
             cost = float(cost_value)
-            # New arrays: the caller's params (and earlier iterates) are never overwritten.
-            params = {key: value - rate * grads[key] for key, value in params.items()}
+            # The gradients are ours alone, so they take the new parameters (no new memory);
+            # the caller's params and earlier iterates are never overwritten.
+            params = sgd_update(params, grads, learning_rate, donate_grads=True)
             if i % record_every == 0:
                 costs.append(cost)
             if print_cost and (i % record_every == 0 or i == num_iterations - 1):
