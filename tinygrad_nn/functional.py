@@ -19,7 +19,7 @@ from typing_extensions import Self  # typing.Self is 3.11+
 from tinygrad_nn import ops
 from tinygrad_nn.autodiff import backprop, make_seed, owned
 from tinygrad_nn.pytree import TreeDef, argument_names, tree_flatten, tree_unflatten
-from tinygrad_nn.tensor import ArrayLike, Tensor, _Mode, enable_grad
+from tinygrad_nn.tensor import ArrayLike, Tensor, _Mode, enable_grad, input_leaf
 
 
 class _Trace:
@@ -72,11 +72,12 @@ def _input_tensor(leaf: Any, bit: int) -> Tensor:
             leaf = leaf.data
         else:
             leaf = np.asarray(leaf)
-    if leaf.dtype.kind not in "biuf":
-        raise _NotNumericError
-    tensor = Tensor(leaf, requires_grad=True)
-    tensor.traces = bit
-    return tensor
+    kind = leaf.dtype.kind
+    if kind != "f":
+        if kind not in "biu":
+            raise _NotNumericError
+        leaf = leaf.astype(np.float64)  # as Tensor(ints, requires_grad=True) does
+    return input_leaf(leaf, bit)
 
 
 def _not_numeric(primals: tuple[Any, ...], leaves: list[Any], caller: str) -> TypeError:

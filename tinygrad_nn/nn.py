@@ -370,23 +370,29 @@ def sgd_update(
             f"sgd_update: grads must have the keys of params; missing {missing}, extra {extra}"
         )
     updated = {}
+    scale = None  # -learning_rate in the parameters' dtype
     for key, param in params.items():
-        given = grads[key]
-        param, grad = _as_array(param), _as_array(given)
+        grad = grads[key]
+        donate = donate_grads
+        if type(param) is not np.ndarray or type(grad) is not np.ndarray:
+            param, grad, donate = _as_array(param), _as_array(grad), False
         if grad.shape != param.shape:
             raise ValueError(
                 f"sgd_update: grads['{key}'] has shape {grad.shape}; expected params['{key}']'s "
                 f"shape {param.shape} (a gradient is never broadcast into a parameter)"
             )
-        dtype = param.dtype
-        if dtype.kind != "f":
-            raise ValueError(
-                f"sgd_update: params['{key}'] has dtype {dtype}; expected a float dtype"
-            )
-        donated = donate_grads and grad is given and grad.dtype == dtype and grad.flags.writeable
-        # dtype=: the new parameter keeps the old one's dtype, whatever the gradient's
-        scale = dtype.type(-learning_rate)
-        new = np.multiply(grad, scale, out=grad if donated else None, dtype=dtype)
+        if scale is None or scale.dtype != param.dtype:
+            if param.dtype.kind != "f":
+                raise ValueError(
+                    f"sgd_update: params['{key}'] has dtype {param.dtype}; expected a float dtype"
+                )
+            scale = param.dtype.type(-learning_rate)
+        if grad.dtype != param.dtype:  # the new parameter keeps the old one's dtype
+            grad, donate = grad.astype(param.dtype), True  # a copy of our own
+        if donate and grad.flags.writeable:
+            new = np.multiply(grad, scale, out=grad)
+        else:
+            new = grad * scale
         new += param
         updated[key] = new
     return updated

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 
 class TreeDef(NamedTuple):
     """The shape of a pytree without its leaves: ``kind`` is leaf, none, dict, list or tuple."""
@@ -30,6 +32,9 @@ def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
 
 def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
+    if type(tree) is np.ndarray:  # the usual leaf, told apart first (transforms flatten per call)
+        leaves.append(tree)
+        return _LEAF
     start = len(leaves)
     if isinstance(tree, dict):
         keys = tuple(tree)
@@ -55,7 +60,7 @@ def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
 
 
 def _unflatten(treedef: TreeDef, leaves: Any) -> Any:
-    if treedef.kind == "leaf":
+    if treedef is _LEAF or treedef.kind == "leaf":
         return next(leaves)
     if treedef.kind == "none":
         return None

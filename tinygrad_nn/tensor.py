@@ -370,6 +370,15 @@ def result(
     return out
 
 
+def input_leaf(data: np.ndarray, traces: int) -> Tensor:
+    """A leaf that requires grad around a float array: a transform's input, made per call
+    (``Tensor(data, requires_grad=True)`` without the checks its caller already made)."""
+    out = Tensor.__new__(Tensor)
+    out.data, out.grad, out.name, out.requires_grad, out.traces = data, None, None, True, traces
+    out.op = out.args = out.saved = out.vjps = None
+    return out
+
+
 def _check_finite(data: np.ndarray, op: str, args: tuple[Any, ...]) -> None:
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         shapes = ", ".join(str(np.shape(_ops.value(arg))) for arg in args)

@@ -1,0 +1,52 @@
+"""The benchmark scripts run to the end on a few iterations and print every bar they judge.
+
+These are smoke tests, never timings: the figures themselves come from running the scripts
+(benchmarks/README.md). Without $TINYGRAD_NN_DATA the cat scripts use the synthetic stand-in.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+QUICK_RUNS = {
+    "cat_workload.py": (
+        ["--no-torch", "--rounds", "2", "--warmup", "1", "--inner", "1",
+         "--accuracy-iterations", "3"],
+        ["engine / floor", "engine / handwritten", "engine, dict update / floor",
+         "lean numpy / floor", "float32 accuracies == float64"],
+    ),
+    "overhead.py": (
+        ["--no-torch", "--rounds", "3", "--warmup", "1", "--inner", "2"],
+        ["engine / handwritten", "overhead per op"],
+    ),
+    "memory.py": (
+        ["--iterations", "3", "--growth-from", "2", "--growth-to", "5"],
+        ["engine / handwritten peak", "engine growth 2 -> 5"],
+    ),
+    "profile_engine.py": (
+        ["--cat-iterations", "2", "--tiny-iterations", "10", "--top", "3"],
+        ["=== profile: cat workload", "=== profile: tiny net", "ms per iteration"],
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(QUICK_RUNS))
+def test_benchmark_runs_and_reports(script: str) -> None:
+    arguments, expected = QUICK_RUNS[script]
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    output = completed.stdout
+    assert "=== configuration" in output and "numpy" in output
+    for line in expected:
+        assert line in output, f"{script} did not print {line!r}:\n{output}"
+    bars = [line for line in output.splitlines() if "bar ≤" in line]
+    assert all(line.rstrip().endswith(("PASS", "MISS")) for line in bars), bars
