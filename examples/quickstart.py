@@ -3,6 +3,7 @@
 import numpy as np
 
 import tinygrad_nn as tg
+from tinygrad_nn import nn
 
 
 def cost(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray) -> tg.Tensor:
@@ -29,7 +30,7 @@ def main() -> None:
     print(f"gradient check: largest relative error {check.max_error:.2e} (at {check.worst_leaf})")
     for iteration in range(301):
         value, grads = tg.value_and_grad(cost)(params, X, Y)
-        params = {name: params[name] - 0.5 * grads[name] for name in params}
+        params = nn.sgd_update(params, grads, learning_rate=0.5)  # new arrays, params untouched
         if iteration % 100 == 0:
             print(f"Cost after iteration {iteration}: {float(value):.6f}")
 
