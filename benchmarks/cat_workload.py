@@ -86,7 +86,7 @@ def time_workload(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespa
     )
     print(
         f"{args.rounds} rounds x {args.inner} iterations (+{args.warmup} warm-up rounds), "
-        "order rotated each round; times per iteration"
+        "each contender after each other equally often; times per iteration"
     )
     timings = alternate(factories, args.rounds, args.warmup, args.inner)
     print_times(timings, "ms")

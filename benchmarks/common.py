@@ -1,8 +1,9 @@
 """What every benchmark shares: the machine's configuration, the data, and the timing harness.
 
 The harness runs all contenders in one process, alternating: each round runs every contender
-once (the order rotated from round to round), so a slow spell of a noisy machine hits them
-all alike. Results are medians of per-iteration times and medians of per-round ratios.
+once, in an order that changes from round to round so that each contender follows each other
+one equally often, and a slow spell of a noisy machine hits them all alike. Results are medians
+of per-iteration times and medians of per-round ratios.
 """
 
 from __future__ import annotations
@@ -253,19 +254,41 @@ class Timings:
         return statistics.median(a - b for a, b in pairs)
 
 
+def balanced_orders(count: int) -> list[list[int]]:
+    """Running orders of ``count`` contenders in which each runs right after each other one
+    equally often: a Williams design (``count`` orders for an even count, twice as many for
+    an odd one). Whoever runs before a contender leaves it cold caches, a heap in some state,
+    another library's threads waking: a fixed order would charge that to the same contender
+    in every round.
+    """
+    first, low, high = [0], 1, count - 1
+    while len(first) < count:  # 0, 1, n-1, 2, n-2, ...
+        first.append(low)
+        low += 1
+        if len(first) < count:
+            first.append(high)
+            high -= 1
+    orders = [[(position + shift) % count for position in first] for shift in range(count)]
+    if count % 2:
+        orders += [order[::-1] for order in orders]
+    return orders
+
+
 def alternate(
     contenders: Mapping[str, StepFactory], rounds: int, warmup: int, iterations_per_round: int
 ) -> Timings:
-    """Time ``iterations_per_round`` steps of every contender per round, rotating the order.
+    """Time ``iterations_per_round`` steps of every contender per round, the order changing
+    from round to round through ``balanced_orders``.
 
     Each round starts every contender afresh from its factory (untimed), so the rounds are alike
     and a long run never trains into saturation. The first ``warmup`` rounds are not kept.
     """
     names = list(contenders)
+    orders = balanced_orders(len(names))
     per_round: dict[str, list[float]] = {name: [] for name in names}
     for round_index in range(warmup + rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
+        for position in orders[round_index % len(orders)]:
+            name = names[position]
             step = contenders[name]()
             start = time.perf_counter()
             for _ in range(iterations_per_round):

@@ -63,7 +63,7 @@ def measure(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespace) ->
     factories = training_factories(params, X, Y, lr, with_floor=False, with_torch=not args.no_torch)
     print(
         f"{args.rounds} rounds x {args.inner} iterations (+{args.warmup} warm-up rounds), "
-        "order rotated each round; times per iteration"
+        "each contender after each other equally often; times per iteration"
     )
     timings = alternate(factories, args.rounds, args.warmup, args.inner)
     print_times(timings, "us")

@@ -6,11 +6,15 @@ These are smoke tests, never timings: the figures themselves come from running t
 
 import subprocess
 import sys
+from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+from common import balanced_orders  # noqa: E402  (benchmarks/ is scripts, not a package)
 
 QUICK_RUNS = {
     "cat_workload.py": (
@@ -50,3 +54,13 @@ def test_benchmark_runs_and_reports(script: str) -> None:
         assert line in output, f"{script} did not print {line!r}:\n{output}"
     bars = [line for line in output.splitlines() if "bar ≤" in line]
     assert all(line.rstrip().endswith(("PASS", "MISS")) for line in bars), bars
+
+
+@pytest.mark.parametrize("count", range(1, 9))
+def test_balanced_orders_put_each_contender_after_each_other_equally_often(count: int) -> None:
+    orders = balanced_orders(count)
+    assert len(orders) == (count if count % 2 == 0 else 2 * count)
+    assert all(sorted(order) == list(range(count)) for order in orders)
+    followers = Counter(pair for order in orders for pair in pairwise(order))
+    assert len(followers) == count * (count - 1)  # every ordered pair occurs ...
+    assert len(set(followers.values())) <= 1  # ... equally often
