@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -32,22 +32,30 @@ def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
 
 def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
-    if type(tree) is np.ndarray:  # the usual leaf, told apart first (transforms flatten per call)
-        leaves.append(tree)
-        return _LEAF
     start = len(leaves)
     if isinstance(tree, dict):
         keys = tuple(tree)
-        children = tuple([_flatten(tree[key], leaves) for key in keys])
+        children = _flatten_children(tree.values(), leaves)
         return TreeDef("dict", keys, children, type(tree), len(leaves) - start)
     if isinstance(tree, (list, tuple)):
-        children = tuple([_flatten(child, leaves) for child in tree])
+        children = _flatten_children(tree, leaves)
         kind = "list" if isinstance(tree, list) else "tuple"
         return TreeDef(kind, (), children, type(tree), len(leaves) - start)
     if tree is None:
         return _NONE
     leaves.append(tree)
     return _LEAF
+
+
+def _flatten_children(children: Iterable[Any], leaves: list[Any]) -> tuple[TreeDef, ...]:
+    treedefs = []
+    for child in children:
+        if type(child) is np.ndarray:  # the usual leaf, without a call: transforms flatten per call
+            leaves.append(child)
+            treedefs.append(_LEAF)
+        else:
+            treedefs.append(_flatten(child, leaves))
+    return tuple(treedefs)
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
@@ -60,15 +68,19 @@ def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
 
 
 def _unflatten(treedef: TreeDef, leaves: Any) -> Any:
-    if treedef is _LEAF or treedef.kind == "leaf":
+    if treedef.kind == "leaf":
         return next(leaves)
     if treedef.kind == "none":
         return None
-    children = [_unflatten(child, leaves) for child in treedef.children]
+    children = [
+        next(leaves) if child is _LEAF else _unflatten(child, leaves) for child in treedef.children
+    ]
     node_type = treedef.node_type
     assert node_type is not None
     if treedef.kind == "dict":
         return node_type(zip(treedef.keys, children))
+    if node_type is tuple or node_type is list:
+        return node_type(children)
     if treedef.kind == "tuple" and hasattr(node_type, "_fields"):
         return node_type(*children)  # a named tuple
     return node_type(children)
