@@ -47,7 +47,7 @@ HANDWRITTEN_BAR_FLOAT64 = 0.75
 
 def parse_args() -> argparse.Namespace:
     parser = argument_parser(__doc__, "both", with_data=True)
-    add_timing_arguments(parser, rounds=30, warmup=3, inner=3)
+    add_timing_arguments(parser, rounds=120, warmup=3, inner=3)
     parser.add_argument(
         "--accuracy-iterations",
         type=int,

@@ -37,7 +37,7 @@ HANDWRITTEN_BAR = 2.0  # engine / hand-written per iteration
 
 def parse_args() -> argparse.Namespace:
     parser = argument_parser(__doc__, "float64", with_data=False)
-    add_timing_arguments(parser, rounds=400, warmup=20, inner=20)
+    add_timing_arguments(parser, rounds=420, warmup=20, inner=20)
     return parse_arguments(parser)
 
 
