@@ -91,16 +91,44 @@ def _not_numeric(primals: tuple[Any, ...], leaves: list[Any], caller: str) -> Ty
 
 
 class _Traced:
-    """One run of ``f`` on fresh input leaves: what a backward pass needs."""
+    """One run of ``f`` on fresh input leaves: what a backward pass needs.
 
-    def __init__(self, f: Callable[..., Any], primals: tuple[Any, ...], has_aux: bool, caller: str):
+    ``argnums`` picks the differentiated arguments: one index (the gradient then has that
+    argument's structure) or a tuple of them (a tuple of structures).
+    """
+
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        argnums: int | tuple[int, ...],
+        has_aux: bool,
+        caller: str,
+    ):
+        single = isinstance(argnums, int)
+        positions = (argnums,) if isinstance(argnums, int) else argnums
+        try:
+            differentiated = [args[position] for position in positions]
+        except IndexError:
+            position = next(p for p in positions if not -len(args) <= p < len(args))
+            raise ValueError(
+                f"{caller}: argnums {argnums} asks for argument {position}, "
+                f"but the function got {len(args)} positional arguments"
+            ) from None
+        # One argument is a pytree of its own (its gradient has its structure); several, a tuple.
+        primals = differentiated[0] if single else tuple(differentiated)
         leaves, self.treedef = tree_flatten(primals)
         with tracing() as trace:
             try:
                 self.inputs = [_input_tensor(leaf, trace.bit) for leaf in leaves]
             except _NotNumericError:
-                raise _not_numeric(primals, leaves, caller) from None
-            result = f(*tree_unflatten(self.treedef, self.inputs))
+                raise _not_numeric(tuple(differentiated), leaves, caller) from None
+            traced = tree_unflatten(self.treedef, self.inputs)
+            full = list(args)
+            for position, tree in zip(positions, [traced] if single else traced):
+                full[position] = tree
+            result = f(*full, **kwargs)
         self.trace = trace
         self.aux: Any = None
         if has_aux:
@@ -167,7 +195,7 @@ def vjp(
 
     ``vjp_fn`` may be called more than once (the graph is kept while it lives).
     """
-    traced = _Traced(f, primals, has_aux, "vjp")
+    traced = _Traced(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
 
     def vjp_fn(cotangent: ArrayLike) -> tuple[Any, ...]:
         seed: Any = make_seed(traced.out, cotangent, "vjp_fn")
@@ -189,32 +217,18 @@ def value_and_grad(
     The gradient has the structure of ``args[argnums]`` (a tuple of them when argnums is a
     sequence), with numpy arrays of the inputs' dtypes. ``f`` must return a scalar.
     """
-    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    argnums = argnums if isinstance(argnums, int) else tuple(argnums)
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
-        for position in positions:
-            if not -len(args) <= position < len(args):
-                raise ValueError(
-                    f"grad: argnums {argnums} asks for argument {position}, "
-                    f"but the function got {len(args)} positional arguments"
-                )
-
-        def f_of_differentiated(*differentiated: Any) -> Any:
-            full = list(args)
-            for position, arg in zip(positions, differentiated):
-                full[position] = arg
-            return f(*full, **kwargs)
-
-        traced = _Traced(f_of_differentiated, tuple([args[p] for p in positions]), has_aux, "grad")
+        traced = _Traced(f, args, kwargs, argnums, has_aux, "grad")
         if traced.out.size != 1:
             raise TypeError(
                 f"grad: the function must return a scalar; it returned shape {traced.out.shape}. "
                 "Reduce it (e.g. .sum() or .mean()), or use vjp for a non-scalar output"
             )
         seed = np.ones(traced.out.shape, dtype=traced.out.dtype)
-        grads = tree_unflatten(traced.treedef, traced.pull_back(seed, retain_graph=False))
-        gradient = grads[0] if isinstance(argnums, int) else grads
+        gradient = tree_unflatten(traced.treedef, traced.pull_back(seed, retain_graph=False))
         value = traced.output_value()
         return ((value, traced.aux) if has_aux else value), gradient
 
