@@ -363,6 +363,10 @@ def test_sgd_update_never_modifies_params_and_donates_only_when_asked() -> None:
     fallback = nn.sgd_update(params, {"W": frozen, "b": narrow}, 0.5, donate_grads=True)
     assert fallback["W"] is not frozen and np.array_equal(fallback["W"], updated["W"])
     assert fallback["b"].dtype == np.float64 and np.array_equal(fallback["b"], updated["b"])
+    # Nor does a gradient that is the parameter itself: params stay untouched.
+    same = {"W": np.full((2, 3), 2.0)}
+    stepped = nn.sgd_update(same, same, 0.5, donate_grads=True)
+    assert (same["W"] == 2.0).all() and (stepped["W"] == 1.0).all()
 
 
 def test_sgd_update_keeps_float32_under_a_float64_rate_or_gradient() -> None:

@@ -355,6 +355,7 @@ def sgd_update(
 ) -> dict[str, np.ndarray]:
     """One gradient-descent step: ``{k: params[k] - learning_rate * grads[k]}`` as new arrays.
 
+    ``grads`` has the keys and shapes of ``params`` (as ``value_and_grad`` returns them).
     ``params`` is never modified. Each result is computed as ``(-learning_rate · g) + p``, which
     rounds exactly as ``p - learning_rate · g`` but allocates one array instead of two. With
     ``donate_grads=True`` the results are written into the gradient arrays themselves (buffer
@@ -389,7 +390,7 @@ def sgd_update(
             scale = param.dtype.type(-learning_rate)
         if grad.dtype != param.dtype:  # the new parameter keeps the old one's dtype
             grad, donate = grad.astype(param.dtype), True  # a copy of our own
-        if donate and grad.flags.writeable:
+        if donate and grad.flags.writeable and grad is not param:
             new = np.multiply(grad, scale, out=grad)
         else:
             new = grad * scale
