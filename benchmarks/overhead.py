@@ -48,9 +48,7 @@ def engine_op_counts(params: dict[str, np.ndarray], problem: Problem) -> tuple[i
     recorded = [node for node in toposort(loss) if node.op is not None]
     vjps = 0
     for node in recorded:
-        for arg, rule in zip(node.args or (), node.vjps or ()):
-            if type(arg) is tg.Tensor and arg.requires_grad and rule is not None:
-                vjps += 1
+        vjps += sum(type(x) is tg.Tensor and x.requires_grad for x in node.inputs or ())
     return len(recorded), vjps
 
 

@@ -27,11 +27,10 @@ from tinygrad_nn.data import (
     DataError,
     flatten_images,
     load_catvnoncat,
-    load_params,
     resolve_data_dir,
-    save_params,
     synthetic_catvnoncat,
 )
+from tinygrad_nn.nn import load_params, save_params
 
 # Architecture and initialization of each of the course's two models.
 MODELS: dict[str, tuple[list[int], nn.Scheme]] = {

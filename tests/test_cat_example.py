@@ -13,7 +13,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from tinygrad_nn.data import DATA_ENV_VAR, load_params
+from tinygrad_nn.data import DATA_ENV_VAR
+from tinygrad_nn.nn import load_params
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cat_classifier.py"
 

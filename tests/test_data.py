@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import tinygrad_nn.data as data_module
 from tinygrad_nn.data import (
     DATA_ENV_VAR,
     DATA_FILES,
@@ -23,12 +24,12 @@ from tinygrad_nn.data import (
     DataError,
     flatten_images,
     load_catvnoncat,
-    load_params,
+    missing_data,
     resolve_data_dir,
-    save_params,
     synthetic_catvnoncat,
     verify_checksums,
 )
+from tinygrad_nn.nn import load_params, save_params
 
 TRAIN, TEST = "train_catvnoncat.h5", "test_catvnoncat.h5"
 CLASSES = np.array([b"non-cat", b"cat"], dtype="S7")
@@ -100,7 +101,7 @@ def test_real_flatten_is_the_course_expression_bitwise(real: CatDataset) -> None
         np.testing.assert_array_equal(flat32.view(np.uint32), expected32.view(np.uint32))
 
 
-def test_real_resolve_uses_env_when_cwd_has_no_data(
+def test_real_resolve_uses_env_from_any_directory(
     real_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -389,33 +390,36 @@ def touch_data(directory: Path, names: tuple[str, ...] = (TRAIN, TEST)) -> Path:
 
 
 def test_resolve_explicit_value_wins(in_empty_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    touch_data(in_empty_cwd / "data")
     monkeypatch.setenv(DATA_ENV_VAR, str(touch_data(in_empty_cwd / "env")))
     assert resolve_data_dir("somewhere/else") == Path("somewhere/else")
 
 
-def test_resolve_prefers_cwd_data_over_env(
+def test_resolve_env_then_the_projects_data_never_the_current_directory(
     in_empty_cwd: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    local = touch_data(in_empty_cwd / "data")
-    monkeypatch.setenv(DATA_ENV_VAR, str(touch_data(in_empty_cwd / "env")))
-    assert resolve_data_dir(None) == local
-    assert resolve_data_dir("") == local  # an empty --data counts as not given
-
-
-def test_resolve_falls_back_to_env(in_empty_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    touch_data(in_empty_cwd / "data", (TRAIN,))  # incomplete: skipped
+    project = touch_data(in_empty_cwd / "project" / "data")
+    monkeypatch.setattr(data_module, "PROJECT_DATA_DIR", project)
+    touch_data(in_empty_cwd / "data")  # ./data is not looked at: it depends on where one runs
     env = touch_data(in_empty_cwd / "env")
     monkeypatch.setenv(DATA_ENV_VAR, str(env))
     assert resolve_data_dir(None) == env
+    assert resolve_data_dir("") == env  # an empty --data counts as not given
+    (env / TRAIN).unlink()  # incomplete: skipped
+    assert resolve_data_dir(None) == project
+    monkeypatch.delenv(DATA_ENV_VAR)
+    assert resolve_data_dir(None) == project
 
 
-def test_resolve_none_when_nothing_usable(
+def test_resolve_none_names_what_is_missing_where(
     in_empty_cwd: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(data_module, "PROJECT_DATA_DIR", in_empty_cwd / "project")
     assert resolve_data_dir(None) is None
+    assert f"the project's data/ ({in_empty_cwd / 'project'}) lacks {TRAIN} and {TEST}" in (
+        missing_data())
     monkeypatch.setenv(DATA_ENV_VAR, str(touch_data(in_empty_cwd / "env", (TEST,))))
     assert resolve_data_dir(None) is None
+    assert f"${DATA_ENV_VAR} ({in_empty_cwd / 'env'}) lacks {TRAIN};" in missing_data()
     monkeypatch.setenv(DATA_ENV_VAR, "")
     assert resolve_data_dir(None) is None
 

@@ -127,7 +127,7 @@ def test_calls_are_independent() -> None:
     x = np.array([1.0, 2.0])
     first = grad_f(x)
     assert np.array_equal(grad_f(x), first)  # nothing accumulates between calls
-    assert not tg.functional.is_tracing()
+    assert not tg.functional.records_backward()
 
 
 def test_returned_gradients_are_writable_and_never_aliased() -> None:

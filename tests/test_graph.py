@@ -65,8 +65,8 @@ def test_golden_listing_of_a_small_function() -> None:
         "    d:f64[3,4] = sigmoid c\n"
         "    e:f64[3,4] = mul d 2.0\n"
         "    f:f64[3,4] = sub e f64[3,4]\n"
-        "    g:f64[3,1] = sum[axis=1,keepdims] f\n"
-        "    h:f64[] = mean g\n"
+        "    g:f64[3,1] = sum[axis=(1,) keepdims=True] f\n"
+        "    h:f64[] = mean[axis=(0, 1) keepdims=False] g\n"
         "  in (h) }"
     )
 
@@ -81,7 +81,7 @@ def test_golden_listing_of_a_gradient() -> None:
         "    a:f64[3] = identity x0\n"
         "    b:f64[3] = mul a x1\n"
         "    c:f64[3] = exp b\n"
-        "    d:f64[] = sum c\n"
+        "    d:f64[] = sum[axis=(0,) keepdims=False] c\n"
         "    # backward pass\n"
         "    e:f64[3] = mul f64[3] c\n"  # ḡ · exp(b), ḡ the cotangent spread from the sum
         "    f:f64[3] = mul e x1\n"  # ... · x: the gradient of w
@@ -95,6 +95,7 @@ def test_nodes_are_in_topological_order_with_their_fields() -> None:
         assert all(i < node.id for i in node.inputs)
     matmul = graph.ops[0]
     assert (matmul.op, matmul.shape, matmul.dtype) == ("matmul", (3, 4), np.float64)
+    assert matmul.primitive is tg.matmul and matmul.params == {}
     assert [graph.nodes[i].name for i in matmul.inputs] == ["W", "x1"]
     assert matmul.flops == 2 * 3 * 2 * 4 and matmul.requires_grad
     assert [graph.nodes[i].name for i in graph.inputs] == ["W", "b", "x1"]
@@ -106,14 +107,16 @@ def test_op_parameters_and_dtypes_in_the_listing() -> None:
     lines = str(y.graph()).splitlines()
     assert lines[0] == "{ lambda x:f32[2,3,4]. let"
     assert [line.split(" = ")[1] for line in lines[1:-1]] == [
-        "transpose[axes=(1,0,2)] x",
-        "getitem[:,0] a",
-        "swapaxes[0,1] b",
-        "clip[low=0,high=5] c",
-        "max[axis=0] d",
+        "transpose[axes=(1, 0, 2)] x",
+        "getitem[index=(:, 0)] a",
+        "transpose[axes=(1, 0)] b",  # swapaxes is a transpose
+        "clip[low=0 high=5] c",
+        "max[axis=(0,) keepdims=False] d",
         "pow e 2",
-        "sum f",
+        "sum[axis=(0,) keepdims=False] f",
     ]
+    nodes = y.graph().ops
+    assert nodes[2].params == {"axes": (1, 0)} and nodes[3].params == {"low": 0, "high": 5}
 
 
 def test_tensor_graph_names_leaves_and_refuses_a_released_graph() -> None:
@@ -142,44 +145,45 @@ def test_a_leaf_and_a_chain_deeper_than_the_recursion_limit() -> None:
 def forward_flops_by_hand(m: int) -> int:
     n = DIMS
     layers = sum(2 * n[k] * n[k - 1] * m + 2 * n[k] * m for k in range(1, 5))  # W@A, +b, g(Z)
-    # log, mul Y, sub 1-AL, log, mul (1-Y), add, sum over m; then the scalar times -1/m
-    return layers + 7 * m + 1
+    # log, mul Y, sub 1-Y, sub 1-AL, log, mul (1-Y), add, sum over m; then -1/m times the sum
+    return layers + 8 * m + 1
 
 
 def recorded_backward_flops_by_hand(m: int) -> int:
     n = DIMS
-    # the loss: 2 log VJPs (ḡ / AL), neg of ḡ through 1 - AL, the add where AL's two
-    # cotangents meet, sigmoid's ḡ · σ · (1 - σ)
-    loss = 2 * m + m + m + 3 * m
+    # the loss: ḡ·Y and ḡ·(1 - Y), 2 log VJPs (ḡ / AL), neg of ḡ through 1 - AL, the add where
+    # AL's two cotangents meet, sigmoid's ḡ · σ · (1 - σ) (a sub and two muls)
+    loss = 2 * m + 2 * m + m + m + 3 * m
     layer4 = n[4] * m + 2 * (2 * n[4] * n[3] * m)  # db4 = Σ dZ4; dW4 and dA3 matmuls
-    hidden = sum(n[k] * m + n[k] * m + 2 * (2 * n[k] * n[k - 1] * m) for k in (2, 3))
-    layer1 = n[1] * m + n[1] * m + 2 * n[1] * n[0] * m  # relu', db1, dW1 only: no dX
+    # ReLU' as sign(A) times ḡ, db, then dW and dA matmuls
+    hidden = sum(2 * n[k] * m + n[k] * m + 2 * (2 * n[k] * n[k - 1] * m) for k in (2, 3))
+    layer1 = 2 * n[1] * m + n[1] * m + 2 * n[1] * n[0] * m  # relu', db1, dW1 only: no dX
     return loss + layer4 + hidden + layer1
+
+
+def kept_bytes_by_hand(m: int) -> int:
+    # Every result a recorded node holds until backward: Z = W·A, Z + b and A of each hidden
+    # layer; then W4·A3, Z4, AL, log AL, Y·log AL, 1 - Y, 1 - AL, its log, their product, the
+    # sum of both terms, and the total (one number). Parameters and X are alive anyway.
+    return 8 * (3 * (DIMS[1] + DIMS[2] + DIMS[3]) * m + 10 * m + 1)
 
 
 def test_five_layer_forward_counts_match_a_hand_count(problem: Any) -> None:
     graph = tg.make_graph(deep_cost, argnums=0)(*problem)
     summary = graph.summary()
-    # 1 - Y needs no gradient (Y is data), so it is a constant, not a recorded op
+    # 1 - Y needs no gradient (Y is data), but it is part of the program: a new Y changes it
     assert summary.op_counts == {
-        "matmul": 4, "add": 5, "relu": 3, "sigmoid": 1, "log": 2, "mul": 3, "sub": 1, "sum": 1,
+        "matmul": 4, "add": 5, "relu": 3, "sigmoid": 1, "log": 2, "mul": 3, "sub": 2, "sum": 1,
     }
-    assert len(graph.ops) == 20 and len(graph.inputs) == 10
+    assert len(graph.ops) == 21 and len(graph.inputs) == 10
     assert summary.forward_flops == forward_flops_by_hand(M)
     matmuls = [node.flops for node in graph.ops if node.op == "matmul"]
     assert matmuls == [2 * DIMS[k] * DIMS[k - 1] * M for k in range(1, 5)]
-    assert summary.backward_op_counts == {}
-    # The estimate counts what the recorded pass runs plus the VJPs on constants only, which
-    # the engine computes without recording: ḡ·Y, ḡ·(1 - Y) and ḡ·(-1/m).
-    assert summary.backward_flops == summary.estimated_backward_flops
-    assert summary.estimated_backward_flops == recorded_backward_flops_by_hand(M) + 2 * M + 1
-    # kept for backward: Z and A of each hidden layer (relu reads Z, the next matmul A),
-    # AL (sigmoid, log) and 1 - AL (log); parameters and X are alive anyway
-    kept = 2 * (DIMS[1] + DIMS[2] + DIMS[3]) * M + M + M
-    assert summary.saved_bytes == 8 * kept
+    assert summary.backward_op_counts == {} and summary.backward_flops is None
+    assert summary.saved_bytes == kept_bytes_by_hand(M)
     assert summary.differentiated == ("W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4")
     assert not graph.nodes[graph.inputs[8]].requires_grad  # X: x1
-    assert all(node.requires_grad for node in graph.ops)
+    assert [node.label for node in graph.ops if not node.requires_grad] == ["sub"]  # 1 - Y
 
 
 def test_five_layer_gradient_graph_matches_a_hand_count(problem: Any) -> None:
@@ -187,16 +191,15 @@ def test_five_layer_gradient_graph_matches_a_hand_count(problem: Any) -> None:
     summary = graph.summary()
     assert summary.op_counts == {
         "identity": 8, "matmul": 4, "add": 5, "relu": 3, "sigmoid": 1, "log": 2, "mul": 3,
-        "sub": 1, "sum": 1,
+        "sub": 2, "sum": 1,
     }
     assert summary.backward_op_counts == {
-        "div": 2, "neg": 1, "add": 1, "mul": 5, "sub": 1,
-        "transpose": 6, "matmul": 7, "sum": 4,
+        "div": 2, "neg": 1, "add": 1, "mul": 7, "sub": 1, "sign": 3,
+        "transpose": 7, "matmul": 7, "sum": 4,
     }
     assert summary.forward_flops == forward_flops_by_hand(M)
     assert summary.backward_flops == recorded_backward_flops_by_hand(M)
-    assert summary.estimated_backward_flops == recorded_backward_flops_by_hand(M) + 2 * M + 1
-    assert summary.saved_bytes == 8 * (2 * (DIMS[1] + DIMS[2] + DIMS[3]) * M + 2 * M)
+    assert summary.saved_bytes == kept_bytes_by_hand(M)
     # seven backward matmuls, none of shape X: no FLOP is spent on the gradient of X
     backward_matmuls = [node for node in graph.ops if node.backward and node.op == "matmul"]
     assert len(backward_matmuls) == 2 * 4 - 1
@@ -208,23 +211,20 @@ def test_five_layer_gradient_graph_matches_a_hand_count(problem: Any) -> None:
 
 
 def test_differentiating_every_input_still_spends_nothing_on_x(problem: Any) -> None:
-    """grad(f) differentiates params only, even when make_graph traces X and Y too."""
+    """grad(f) differentiates params only, even when make_graph marks X and Y as needing one."""
     graph = tg.make_graph(tg.grad(deep_cost))(*problem)
-    summary = graph.summary()
-    # Y is traced too, so ḡ·Y and ḡ·(1 - Y) are recorded ops now
-    assert summary.backward_flops == recorded_backward_flops_by_hand(M) + 2 * M
+    assert graph.summary().backward_flops == recorded_backward_flops_by_hand(M)
     assert all(node.shape != (DIMS[0], M) for node in graph.ops if node.backward)
-    assert "transpose x1" in str(graph)  # X enters dW1 = dZ1 Xᵀ, and only there
-    # the estimate from the forward nodes also counts the dX matmul grad never runs
-    dX = 2 * DIMS[1] * DIMS[0] * M
-    assert summary.estimated_backward_flops > summary.backward_flops + dX - 1
+    assert "transpose[axes=(1, 0)] x1" in str(graph)  # X enters dW1 = dZ1 Xᵀ, and only there
 
 
 def test_summary_text(problem: Any) -> None:
     text = str(tg.make_graph(tg.grad(deep_cost), argnums=0)(*problem).summary())
     assert "matmul           4         7" in text
-    assert "FLOPs: forward " in text and " recorded (" in text
+    assert "FLOPs: forward " in text and "no FLOP count" not in text
     assert text.endswith("inputs needing a gradient: W1 b1 W2 b2 W3 b3 W4 b4")
+    forward_only = str(tg.make_graph(deep_cost, argnums=0)(*problem).summary())
+    assert "backward not recorded (trace grad(f) to count it)" in forward_only
 
 
 # --- tracing does not change what f computes ---------------------------------------------------
@@ -269,10 +269,10 @@ def dot_svg(text: str) -> str:
 def test_dot_text_marks_parameters_and_shapes() -> None:
     text = tg.make_graph(small, argnums=0)(*SMALL_ARGS).to_dot()
     assert text.startswith("digraph ")
-    assert 'n0 [label="W\\nf64[3,2]", shape=ellipse, style=filled' in text  # a parameter
-    assert 'n2 [label="x1\\nf64[2,4]", shape=ellipse];' in text  # data: not highlighted
+    assert 'n0 [label="W\\nf64[3,2]" fillcolor="#ffd966" shape=ellipse style=filled]' in text
+    assert 'n2 [label="x1\\nf64[2,4]" shape=ellipse]' in text  # data: not highlighted
     assert '[label="a:f64[3,4]"]' in text  # a tensor and its shape on its edge
-    assert 'label="sum[axis=1,keepdims]", shape=box' in text
+    assert 'label="sum[axis=(1,) keepdims=True]"' in text
 
 
 @needs_dot
@@ -312,11 +312,12 @@ def test_collapse_draws_one_box_per_layer(problem: Any) -> None:
     for layer in (1, 2, 3):
         assert f'label="layer {layer}\\nmatmul, add, relu\\n' in forward
     assert 'label="layer 4\\nmatmul, add, sigmoid\\n' in forward
-    assert 'label="log"' in forward  # the loss is no layer: drawn op by op
+    assert "label=log " in forward  # the loss is no layer: drawn op by op
     backward = tg.make_graph(tg.grad(deep_cost), argnums=0)(*problem).to_dot(collapse=True)
-    # dA1 = W2ᵀ dZ2 and dW1 = dZ1 Xᵀ (Xᵀ a constant): one transpose fewer than layer 2
-    assert 'label="layer 1 backward\\ntranspose, matmul x2, mul, sum\\n' in backward
-    assert 'label="layer 2 backward\\ntranspose x2, matmul x2, mul, sum\\n' in backward
+    # dA1 = W2ᵀ dZ2 feeds only layer 1's gradients; dW1 = dZ1 Xᵀ, db1, and ReLU' = sign(A1)
+    for layer in (1, 2):
+        ops = "transpose x2, matmul x2, sign, mul, sum"
+        assert f'label="layer {layer} backward\\n{ops}\\n' in backward
     assert 'label="layer 4 backward\\n' in backward  # with the loss's VJPs
     assert backward.count("shape=box") < 20  # 8 layer boxes and the loss's 8 forward ops
 

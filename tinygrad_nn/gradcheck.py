@@ -6,14 +6,14 @@ For each input leaf, ``‖g − ĝ‖ / (‖g‖ + ‖ĝ‖)`` between the engin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from tinygrad_nn.functional import value_and_grad
+from tinygrad_nn.functional import check_argnums, value_and_grad
 from tinygrad_nn.pytree import argument_names, tree_flatten, tree_unflatten
-from tinygrad_nn.tensor import Tensor, no_grad
+from tinygrad_nn.tensor import Tensor, no_grad, numeric, value
 
 
 class GradCheck(NamedTuple):
@@ -24,51 +24,52 @@ class GradCheck(NamedTuple):
     errors: dict[str, float]
 
 
-def check_grads(
-    f: Callable[..., Any],
-    args: Any,
-    eps: float = 1e-7,
-    max_elements: int | None = 1000,
-    seed: int = 0,
-) -> GradCheck:
+def check_grads(f: Callable[..., Any], args: Any, argnums: int | Sequence[int] | None = None,
+                eps: float = 1e-7, max_elements: int | None = 1000, seed: int = 0) -> GradCheck:
     """Compare ``grad(f)`` with central differences at ``args`` (a tuple of pytrees).
 
-    Leaves larger than ``max_elements`` are checked on that many elements drawn at random.
+    Only the arguments in ``argnums`` (default: all) are perturbed and checked: leave out data,
+    labels, masks and random keys. Leaves larger than ``max_elements`` are checked on that many
+    elements drawn at random.
     """
     args = args if isinstance(args, tuple) else (args,)
-    leaves, treedef = tree_flatten(args)
-    names = argument_names(args)
-    # Our own float64 copies: perturbed in place below, never the caller's arrays.
-    points = [np.array(leaf.data if isinstance(leaf, Tensor) else leaf, dtype=np.float64)
-              for leaf in leaves]
-    positions = tuple(range(len(args)))
-    _, analytic_tree = value_and_grad(f, argnums=positions)(*tree_unflatten(treedef, points))
-    analytic, _ = tree_flatten(analytic_tree)
+    positions = check_argnums(tuple(range(len(args))) if argnums is None else argnums, len(args),
+                              "check_grads")
+    chosen = tuple(args[p] for p in positions)
+    leaves, treedef = tree_flatten(chosen)
+    names = argument_names(chosen)
+    # Our own C-ordered float64 copies, perturbed in place below (never the caller's arrays).
+    points = [np.array(numeric(leaf, f"check_grads: the argument leaf '{name}'"), np.float64,
+                       order="C") for leaf, name in zip(leaves, names)]
 
-    def evaluate() -> float:
-        # Tensors, as grad gives f (its methods must work); they share the perturbed arrays.
+    def call(function: Callable[..., Any], values: list[Any]) -> Any:
+        every = list(args)
+        for position, tree in zip(positions, tree_unflatten(treedef, values)):
+            every[position] = tree
+        return function(*every)
+
+    analytic = tree_flatten(call(value_and_grad(f, argnums=positions), points)[1])[0]
+
+    def evaluate() -> float:  # Tensors, as grad gives f; they share the perturbed arrays
         with no_grad():
-            out = f(*tree_unflatten(treedef, [Tensor(point) for point in points]))
-        return float(np.asarray(out.data if isinstance(out, Tensor) else out).reshape(()))
+            return float(np.asarray(value(call(f, [Tensor(p) for p in points]))).reshape(()))
 
-    rng = np.random.default_rng(seed)
-    errors: dict[str, float] = {}
+    rng, errors = np.random.default_rng(seed), {}
     for name, point, gradient in zip(names, points, analytic):
-        flat = point.reshape(-1)  # a view: writes perturb `point`
+        flat = point.reshape(-1)  # a view of the C-ordered copy: writes perturb `point`
         checked = np.arange(flat.size)
         if max_elements is not None and flat.size > max_elements:
             checked = np.sort(rng.choice(flat.size, size=max_elements, replace=False))
-        numeric = np.empty(checked.size)
+        estimate = np.empty(checked.size)
         for k, i in enumerate(checked):
             original = flat[i]
             flat[i] = original + eps
             plus = evaluate()
             flat[i] = original - eps
-            minus = evaluate()
+            estimate[k] = (plus - evaluate()) / (2 * eps)
             flat[i] = original
-            numeric[k] = (plus - minus) / (2 * eps)
         exact = np.asarray(gradient, dtype=np.float64).reshape(-1)[checked]
-        scale = np.linalg.norm(exact) + np.linalg.norm(numeric)
-        errors[name] = float(np.linalg.norm(exact - numeric) / scale) if scale > 0 else 0.0
-    worst = max(errors, key=errors.__getitem__) if errors else ""
+        scale = np.linalg.norm(exact) + np.linalg.norm(estimate)
+        errors[name] = float(np.linalg.norm(exact - estimate) / scale) if scale > 0 else 0.0
+    worst = max(errors, key=errors.__getitem__, default="")
     return GradCheck(errors.get(worst, 0.0), worst, errors)

@@ -1,41 +1,23 @@
-"""Graph inspection: the recorded graph as a typed listing, a summary and a Graphviz picture.
+"""The recorded program: trace a function into equations, print it, measure it, draw it.
 
-``make_graph(f)(*args)`` runs ``f`` on named input leaves and reads back what the engine
-recorded, as JAX's ``make_jaxpr`` does; ``make_graph(grad(f))`` shows the backward pass too,
-since a transform run inside records its VJPs. ``tensor.graph()`` reads the graph behind a
-tensor already computed. This module only reads graphs: the ops never call it.
-
-FLOPs and memory are estimates from shapes:
-
-- forward: an elementwise op costs one FLOP per output element, a reduction one per input
-  element, ``x[..., m, k] @ y[..., k, n]`` costs ``2·m·n·k``; shape and copy ops cost nothing.
-- backward (``vjp_flops``): each VJP the engine would run, counted the same way from the
-  rules in ``ops.py`` (``div``: ``ḡ / y`` is 1 per element, ``-ḡ · out / y`` is 3), plus the
-  sum that takes a broadcast cotangent back to its input's shape and the adds that
-  accumulate a cotangent arriving from several consumers. Only inputs that require grad
-  get a VJP, as in the engine.
-- memory (``saved_bytes``): the intermediate results each VJP reads (``mul`` the other
-  operand, ``exp`` its output, ``matmul`` the partner of each operand that needs a
-  gradient, ``add`` nothing but shapes). Inputs and constants are not counted: they are
-  alive anyway. This engine keeps every recorded node alive until backward, so its real
-  peak can be higher than what the rules need.
+``trace(f, args)`` runs ``f`` once on named input leaves and reads back what the engine
+recorded, as JAX's ``make_jaxpr`` does: every op that depends on an input, with its primitive,
+inputs and params; a transform run inside (``grad``) adds its recorded backward pass. ``jit``
+and ``export_onnx`` read the same ``Graph``. Every cost comes from the primitives: a node's
+FLOPs from its primitive's count, the backward FLOPs from the backward nodes actually
+recorded, the bytes kept for backward from the results the recorded nodes hold.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import itertools
 import math
 import os
 import re
-import shutil
 import string
-import subprocess
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,41 +25,12 @@ import numpy as np
 
 from tinygrad_nn import functional
 from tinygrad_nn.autodiff import GraphReleasedError
-from tinygrad_nn.pytree import argument_names, tree_flatten, tree_paths, tree_unflatten
-from tinygrad_nn.tensor import Tensor
+from tinygrad_nn.pytree import TreeDef, argument_names, tree_flatten, tree_paths, tree_unflatten
+from tinygrad_nn.tensor import OPS, Primitive, Program, Tensor, numeric, switch, value
 
-INPUT = "input"
-CONSTANT = "const"
-
+INPUT, CONSTANT = "input", "const"
 LayerOf = Callable[[str], "str | None"]
-
-# One FLOP per output element.
-_ELEMENTWISE = frozenset(
-    {
-        "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "relu",
-        "sigmoid", "tanh", "softplus", "maximum", "minimum", "where", "clip",
-    }
-)
-# One FLOP per input element (mean: and one division per output element).
-_REDUCTIONS = frozenset({"sum", "max", "mean"})
-# FLOPs per output element of the VJP of each input, as the rules in ops.py compute it.
-_VJP_PER_ELEMENT: dict[str, tuple[int, ...]] = {
-    "add": (0, 0), "sub": (0, 1), "mul": (1, 1), "div": (1, 3), "pow": (3, 3), "neg": (1,),
-    "exp": (1,), "log": (1,), "sqrt": (2,), "abs": (1,), "relu": (1,), "sigmoid": (3,),
-    "tanh": (3,), "softplus": (2,), "maximum": (1, 1), "minimum": (1, 1), "where": (1, 1),
-    "clip": (1,), "mean": (1,), "getitem": (1,),
-}
-# Ops whose VJP returns a cotangent of the output's shape: a broadcast input costs a sum.
-_BROADCASTING = _ELEMENTWISE | {"broadcast_to"}
-# What the VJP of each input reads besides the cotangent: "out" or an input's position.
-_VJP_READS: dict[str, tuple[tuple[int | str, ...], ...]] = {
-    "mul": ((1,), (0,)), "div": ((1,), ("out", 1)), "pow": ((0, 1), ("out", 0)),
-    "matmul": ((1,), (0,)), "exp": (("out",),), "log": ((0,),), "sqrt": (("out",),),
-    "abs": ((0,),), "relu": ((0,),), "sigmoid": (("out",),), "tanh": (("out",),),
-    "softplus": ((0,),), "maximum": ((0, 1), (0, 1)), "minimum": ((0, 1), (0, 1)),
-    "clip": ((0,),), "max": ((0, "out"),),
-}
-_RESERVED = frozenset({"in", "let", "lambda"})  # words of the listing itself
+_FILL = {"forward": "#dae8fc", "backward": "#f8cecc", "parameter": "#ffd966"}
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -86,14 +39,9 @@ class GraphvizNotFoundError(RuntimeError):
 
 @dataclass(frozen=True)
 class Node:
-    """One value of the graph: a named input, a constant, or the result of an op.
-
-    ``op`` is ``"input"``, ``"const"`` or the op's name; ``inputs`` are the ids of its
-    arguments. ``flops`` is its forward cost; ``vjp_flops`` the estimated cost of its VJPs
-    and of accumulating its own cotangent; ``saved`` the ids of the intermediate results its
-    VJPs read (``saved_bytes`` in all). ``backward`` marks a node recorded during a backward
-    pass (``make_graph(grad(f))``).
-    """
+    """One value of the program: a named input, a constant (``value``), or an equation
+    ``primitive(*inputs, **params)`` (``inputs`` are node ids). ``flops`` is None when the
+    primitive has no FLOP count; ``backward`` marks a node a backward pass recorded."""
 
     id: int
     op: str
@@ -102,697 +50,385 @@ class Node:
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     requires_grad: bool
-    params: str = ""
-    flops: int = 0
-    vjp_flops: int = 0
-    saved: tuple[int, ...] = ()
-    saved_bytes: int = 0
+    primitive: Primitive | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    flops: int | None = 0
     backward: bool = False
+    value: Any = None
 
-    @property
-    def is_op(self) -> bool:
-        return self.op not in (INPUT, CONSTANT)
-
-    @property
-    def type(self) -> str:
-        """``f64[20,209]``."""
-        return _type_text(self.shape, self.dtype)
+    is_op = property(lambda self: self.primitive is not None)
+    type = property(lambda self: _type_text(self.shape, self.dtype))  # ``f64[20,209]``
+    nbytes = property(lambda self: math.prod(self.shape) * self.dtype.itemsize)
 
     @property
     def label(self) -> str:
-        """The op with its parameters: ``sum[axis=1,keepdims]``."""
-        return f"{self.op}[{self.params}]" if self.params else self.op
-
-    @property
-    def nbytes(self) -> int:
-        return math.prod(self.shape) * self.dtype.itemsize
+        """The op with its params, jaxpr-style: ``sum[axis=(1,) keepdims=True]``."""
+        params = " ".join(f"{key}={_text(v)}" for key, v in self.params.items())
+        return f"{self.op}[{params}]" if params else self.op
 
 
 @dataclass(frozen=True)
 class GraphSummary:
-    """Op counts, FLOPs and the memory kept for the backward pass (estimates; see module).
-
-    ``backward_flops`` is what the recorded backward nodes cost when the graph has them
-    (``make_graph(grad(f))``), else the estimate ``estimated_backward_flops`` from the VJPs
-    of the forward ops. ``differentiated`` names the inputs that require grad.
-    """
+    """Op counts, FLOPs (from the primitives) and the bytes the recorded nodes keep for the
+    backward pass. ``backward_flops`` is None until a backward pass is recorded
+    (``make_graph(grad(f))``); ``uncounted`` lists ops whose primitive has no FLOP count."""
 
     op_counts: dict[str, int]
     backward_op_counts: dict[str, int]
     forward_flops: int
-    backward_flops: int
-    estimated_backward_flops: int
+    backward_flops: int | None
     saved_bytes: int
     differentiated: tuple[str, ...]
+    uncounted: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        recorded = bool(self.backward_op_counts)
-        ops = list(self.op_counts) + [o for o in self.backward_op_counts if o not in self.op_counts]
+        ops = list(dict.fromkeys([*self.op_counts, *self.backward_op_counts]))
         width = max([len(op) for op in ops] + [5])
-        lines = [f"{'op':<{width}}  forward" + ("  backward" if recorded else "")]
-        rows = [(op, self.op_counts.get(op, 0), self.backward_op_counts.get(op, 0)) for op in ops]
-        rows.append(
-            ("total", sum(self.op_counts.values()), sum(self.backward_op_counts.values()))
-        )
-        for op, forward_count, backward_count in rows:
-            lines.append(
-                f"{op:<{width}}  {forward_count:>7}"
-                + (f"  {backward_count:>8}" if recorded else "")
-            )
-        estimate = _si(self.estimated_backward_flops, "FLOP")
-        if recorded:
-            backward = f"{_si(self.backward_flops, 'FLOP')} recorded ({estimate} estimated)"
-        else:
-            backward = f"{estimate} estimated from the VJPs"
-        lines.append(f"FLOPs: forward {_si(self.forward_flops, 'FLOP')}, backward {backward}")
-        lines.append(f"kept for backward: {_si(self.saved_bytes, 'B')} (estimate)")
-        lines.append(f"inputs needing a gradient: {' '.join(self.differentiated) or '(none)'}")
-        return "\n".join(lines)
+        counts = [(op, self.op_counts.get(op, 0), self.backward_op_counts.get(op, 0)) for op in ops]
+        counts.append(("total", sum(c[1] for c in counts), sum(c[2] for c in counts)))
+        backward = _si(self.backward_flops, "FLOP") if self.backward_flops is not None else (
+            "not recorded (trace grad(f) to count it)")
+        return "\n".join([f"{'op':<{width}}  forward  backward"] + [
+            f"{op:<{width}}  {forward:>7}  {back:>8}" for op, forward, back in counts] + [
+            f"FLOPs: forward {_si(self.forward_flops, 'FLOP')}, backward {backward}"] + [
+            f"no FLOP count (not in the totals): {' '.join(self.uncounted)}"] * bool(self.uncounted)
+            + [f"kept for backward: {_si(self.saved_bytes, 'B')}",
+               f"inputs needing a gradient: {' '.join(self.differentiated) or '(none)'}"])
 
 
 class Graph:
-    """A recorded computation: ``nodes`` in topological order (inputs, constants, then ops,
-    the forward pass before any backward pass); ``inputs`` and ``outputs`` are node ids.
+    """A program: ``nodes`` in order (inputs, constants, then equations, a backward pass after
+    the forward one); ``inputs``/``outputs`` are node ids, ``value`` what ``f`` returned (numpy
+    arrays for Tensors), ``out_tree`` its structure. ``print(graph)`` gives a jaxpr-like
+    listing, ``summary()`` the costs, ``render()`` a Graphviz picture (inline in Jupyter)."""
 
-    ``print(graph)`` gives a jaxpr-like listing, ``summary()`` the costs, ``to_dot()`` and
-    ``render()`` a Graphviz picture. ``value`` is what the function returned, with numpy
-    arrays for Tensors; ``output_names`` are the outputs' pytree paths.
-    """
+    def __init__(self, nodes: list[Node], inputs: list[int], outputs: list[int],
+                 output_names: list[str], value: Any = None, out_tree: TreeDef | None = None):
+        self.nodes, self.inputs, self.outputs = nodes, inputs, outputs
+        self.output_names, self.value, self.out_tree = output_names, value, out_tree
 
-    def __init__(
-        self,
-        nodes: list[Node],
-        inputs: list[int],
-        outputs: list[int],
-        output_names: list[str],
-        value: Any,
-    ):
-        self.nodes = nodes
-        self.inputs = inputs
-        self.outputs = outputs
-        self.output_names = output_names
-        self.value = value
-
-    @property
-    def ops(self) -> list[Node]:
-        return [node for node in self.nodes if node.is_op]
+    ops = property(lambda self: [node for node in self.nodes if node.is_op])
 
     def __repr__(self) -> str:
         backward = sum(node.backward for node in self.nodes)
-        grad = f", {backward} of them backward" if backward else ""
-        return (
-            f"Graph({len(self.ops)} ops{grad}, {len(self.inputs)} inputs, "
-            f"{len(self.outputs)} outputs)"
-        )
+        return (f"Graph({len(self.ops)} ops{f', {backward} of them backward' if backward else ''}"
+                f", {len(self.inputs)} inputs, {len(self.outputs)} outputs)")
 
     def __str__(self) -> str:
-        nodes = self.nodes
-        header = " ".join(f"{nodes[i].name}:{nodes[i].type}" for i in self.inputs)
-        lines = _wrap(f"{{ lambda {header}. let", indent=" " * 9)
-        in_backward = False
+        header = " ".join(f"{self.nodes[i].name}:{self.nodes[i].type}" for i in self.inputs)
+        lines, in_backward = [f"{{ lambda {header}. let"], False
         for node in self.ops:
             if node.backward and not in_backward:
                 lines.append("    # backward pass")
                 in_backward = True
-            arguments = " ".join(nodes[i].name for i in node.inputs)
+            arguments = " ".join(self.nodes[i].name for i in node.inputs)
             lines.append(f"    {node.name}:{node.type} = {node.label} {arguments}")
-        outputs = ", ".join(nodes[i].name for i in self.outputs)
-        lines.append(f"  in ({outputs}) }}")
-        return "\n".join(lines)
+        outputs = ", ".join(self.nodes[i].name for i in self.outputs)
+        return "\n".join([*lines, f"  in ({outputs}) }}"])
 
     def summary(self) -> GraphSummary:
         forward = [node for node in self.ops if not node.backward]
         backward = [node for node in self.ops if node.backward]
-        saved = {i for node in forward for i in node.saved}
-        estimate = sum(node.vjp_flops for node in self.nodes if not node.backward)
+        held = {i for node in forward if node.requires_grad for i in node.inputs}
         return GraphSummary(
             op_counts=dict(Counter(node.op for node in forward)),
             backward_op_counts=dict(Counter(node.op for node in backward)),
-            forward_flops=sum(node.flops for node in forward),
-            backward_flops=sum(node.flops for node in backward) if backward else estimate,
-            estimated_backward_flops=estimate,
-            saved_bytes=sum(self.nodes[i].nbytes for i in saved),
-            differentiated=tuple(
-                self.nodes[i].name for i in self.inputs if self.nodes[i].requires_grad
-            ),
+            forward_flops=sum(node.flops or 0 for node in forward),
+            backward_flops=sum(node.flops or 0 for node in backward) if backward else None,
+            saved_bytes=sum(self.nodes[i].nbytes for i in held if self.nodes[i].is_op
+                            and self.nodes[i].op != "identity"),  # identity: the input's array
+            differentiated=tuple(self.nodes[i].name for i in self.inputs
+                                 if self.nodes[i].requires_grad),
+            uncounted=tuple(sorted({node.op for node in self.ops if node.flops is None})),
         )
+
+    def digraph(self, collapse: bool | LayerOf = False) -> Any:
+        """A ``graphviz.Digraph``: ops as boxes (backward ones red), inputs as ellipses (those
+        needing a gradient in gold), each value's name and type on its edges. ``collapse=True``
+        draws each layer as one box, the layer read from parameter names by ``layer_of``
+        (``W1``, ``b1``: layer 1; or pass a function of a name)."""
+        try:
+            import graphviz
+        except ImportError:
+            raise ImportError("drawing needs the graphviz package: pip install "
+                              "'tinygrad_nn[graph]'") from None
+        key = layer_of if collapse is True else (collapse or None)
+        groups = self._groups(key) if key is not None else {}
+        boxes = {group: f"layer{k}" for k, group in enumerate(dict.fromkeys(
+            groups[node.id] for node in self.ops if node.id in groups))}
+        drawn = {i: boxes[groups[i]] if i in groups else f"n{i}" for i in range(len(self.nodes))}
+        dot = graphviz.Digraph("tinygrad_nn", graph_attr={"rankdir": "TB", "nodesep": "0.3"},
+                               node_attr={"fontname": "Helvetica", "fontsize": "11"},
+                               edge_attr={"fontname": "Helvetica", "fontsize": "9"})
+        for node in (self.nodes[i] for i in self.inputs):
+            gold = {"style": "filled", "fillcolor": _FILL["parameter"]}
+            fill = gold if node.requires_grad else {}
+            dot.node(f"n{node.id}", f"{node.name}\\n{node.type}", shape="ellipse", **fill)
+        for (backward, layer), box in boxes.items():
+            members = [node for node in self.ops if groups.get(node.id) == (backward, layer)]
+            ops = ", ".join(op if n == 1 else f"{op} x{n}"
+                            for op, n in Counter(node.op for node in members).items())
+            flops = _si(sum(node.flops or 0 for node in members), "FLOP")
+            dot.node(box, f"layer {layer}{' backward' * backward}\\n{ops}\\n{flops}", shape="box",
+                     style="filled,bold", peripheries="2", fillcolor=_FILL[_phase(backward)])
+        edges: set[tuple[str, str]] = set()
+        for node in self.ops:
+            if node.id not in groups:
+                dot.node(drawn[node.id], node.label, shape="box", style="rounded,filled",
+                         fillcolor=_FILL[_phase(node.backward)])
+            for i in node.inputs:
+                if self.nodes[i].op == CONSTANT and node.id not in groups:
+                    dot.node(f"k{node.id}_{i}", self.nodes[i].name, shape="plaintext")
+                    dot.edge(f"k{node.id}_{i}", drawn[node.id])
+                elif self.nodes[i].op != CONSTANT and drawn[i] != drawn[node.id] and (
+                        drawn[i], drawn[node.id]) not in edges:
+                    edges.add((drawn[i], drawn[node.id]))
+                    dot.edge(drawn[i], drawn[node.id], **_edge_label(self.nodes[i]))
+        for k, (i, name) in enumerate(zip(self.outputs, self.output_names)):
+            dot.node(f"out{k}", f"output {name}".strip(), shape="plaintext")
+            if self.nodes[i].op == CONSTANT:
+                dot.node(drawn[i], self.nodes[i].name, shape="plaintext")
+            dot.edge(drawn[i], f"out{k}", **_edge_label(self.nodes[i]))
+        return dot
 
     def to_dot(self, collapse: bool | LayerOf = False) -> str:
-        """Graphviz DOT text: ops as boxes (backward ones red), inputs as ellipses
-        (those that need a gradient, the parameters, in gold), each tensor's name and
-        type on its edges.
-
-        ``collapse=True`` draws each layer as one box, the layer read from parameter
-        names by ``layer_of`` (``W1``, ``b1`` are layer 1; pass your own function of a
-        name to group differently). A forward op joins the layer of a parameter it takes
-        (the latest, by first appearance among the inputs), and a one-input op joins the
-        layer of the op it follows when it is that op's only consumer (``relu`` after
-        ``add b1``). A backward op joins the latest layer whose gradient it feeds, so the
-        loss's own VJPs land in the last layer's backward box.
-        """
-        layer_key = layer_of if collapse is True else (collapse or None)
-        groups = self._groups(layer_key) if layer_key is not None else {}
-        return _Dot(self, groups).text()
+        """The Graphviz DOT text of ``digraph(collapse)``."""
+        return str(self.digraph(collapse).source)
 
     def render(self, path: str | os.PathLike[str], collapse: bool | LayerOf = False) -> Path:
-        """Draw the graph to ``path`` (``.svg``, ``.png``, ``.pdf``… by its suffix; ``.dot``
-        writes the text) with Graphviz's ``dot``. Without Graphviz, writes the ``.dot`` file
-        beside ``path`` and raises ``GraphvizNotFoundError`` saying how to install it."""
-        path = Path(path)
-        text = self.to_dot(collapse)
-        file_format = path.suffix.lstrip(".").lower()
-        if file_format in ("", "dot", "gv"):
-            path.write_text(text)
+        """Draw to ``path`` (``.svg``, ``.png``, ``.pdf``… by its suffix; ``.dot`` writes the
+        text). Without Graphviz's ``dot``, writes the ``.dot`` file beside ``path`` and raises
+        ``GraphvizNotFoundError`` saying how to install it."""
+        import graphviz
+
+        path, dot, kind = Path(path), self.digraph(collapse), Path(path).suffix.lstrip(".").lower()
+        if kind in ("", "dot", "gv"):
+            path.write_text(dot.source)
             return path
-        dot = shutil.which("dot")
-        if dot is None:
-            dot_path = path.with_suffix(".dot")
-            dot_path.write_text(text)
-            raise GraphvizNotFoundError(
-                f"render: Graphviz's `dot` program is not on PATH, so {path} was not drawn; "
-                f"the graph is in {dot_path}. Install Graphviz (Debian/Ubuntu: "
-                "`apt-get install graphviz`; macOS: `brew install graphviz`; conda: "
-                "`conda install graphviz`; others: https://graphviz.org/download/), then "
-                f"render again or run `dot -T{file_format} {dot_path} -o {path}`"
-            )
-        completed = subprocess.run(
-            [dot, f"-T{file_format}", "-o", str(path)],
-            input=text,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(
-                f"render: `dot -T{file_format}` failed for {path}: {completed.stderr.strip()}"
-            )
-        return path
+        try:
+            dot.render(outfile=path, format=kind, cleanup=True)
+            return path
+        except graphviz.ExecutableNotFound:
+            path.with_suffix(".dot").write_text(dot.source)
+        raise GraphvizNotFoundError(
+            f"render: Graphviz's `dot` program is not on PATH, so {path} was not drawn; the graph "
+            f"is in {path.with_suffix('.dot')}. Install Graphviz (Debian/Ubuntu: `apt-get install "
+            "graphviz`; macOS: `brew install graphviz`; conda: `conda install graphviz`; others: "
+            f"https://graphviz.org/download/), then `dot -T{kind} {path.with_suffix('.dot')} -o "
+            f"{path}`")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        return self.digraph()._repr_mimebundle_(include, exclude)  # inline SVG in Jupyter
 
     def _groups(self, key: LayerOf) -> dict[int, tuple[bool, str]]:
-        """``(backward, layer)`` of each op that belongs to a layer (see ``to_dot``)."""
-        nodes = self.nodes
-        rank: dict[str, int] = {}
-        for name in [nodes[i].name for i in self.inputs] + self.output_names:
-            layer = key(name)
-            if layer is not None:
-                rank.setdefault(layer, len(rank))
-
-        def latest(layers: set[str]) -> str:
-            return max(layers, key=rank.__getitem__)
-
-        anchors = {i: key(nodes[i].name) for i in self.inputs}
+        """``(backward, layer)`` of each op in a layer: a forward op joins the latest layer
+        among its parameter inputs, or the layer of the op it follows when it is that op's only
+        consumer (``relu`` after ``add b1``); a backward op joins the latest layer whose
+        gradient it feeds."""
+        names = [self.nodes[i].name for i in self.inputs] + self.output_names
+        rank = {layer: k for k, layer in enumerate(dict.fromkeys(filter(None, map(key, names))))}
+        anchors = {i: key(self.nodes[i].name) for i in self.inputs}
         consumers = Counter(i for node in self.ops if not node.backward for i in node.inputs)
         groups: dict[int, tuple[bool, str]] = {}
         for node in self.ops:
             if node.backward:
                 continue
-            layers = {anchor for i in node.inputs if (anchor := anchors.get(i)) is not None}
+            layers: set[str] = {a for i in node.inputs if (a := anchors.get(i)) is not None}
+            values = [i for i in node.inputs if self.nodes[i].op != CONSTANT]
             if layers:
-                groups[node.id] = (False, latest(layers))
+                groups[node.id] = (False, max(layers, key=rank.__getitem__))
                 if node.op == "identity":  # a transform's own copy of a parameter
                     anchors[node.id] = groups[node.id][1]
-                continue
-            tensors = [i for i in node.inputs if nodes[i].op != CONSTANT]
-            if len(tensors) == 1 and tensors[0] in groups and consumers[tensors[0]] == 1:
-                groups[node.id] = groups[tensors[0]]
+            elif len(values) == 1 and values[0] in groups and consumers[values[0]] == 1:
+                groups[node.id] = groups[values[0]]
         feeds: dict[int, set[str]] = defaultdict(set)
         for i, name in zip(self.outputs, self.output_names):
-            layer = key(name)
-            if layer is not None:
+            if (layer := key(name)) is not None:
                 feeds[i].add(layer)
         for node in reversed(self.ops):
             if node.backward and feeds[node.id]:
-                groups[node.id] = (True, latest(feeds[node.id]))
+                groups[node.id] = (True, max(feeds[node.id], key=rank.__getitem__))
                 for i in node.inputs:
-                    if nodes[i].backward:
-                        feeds[i] |= feeds[node.id]
+                    feeds[i] |= feeds[node.id] if self.nodes[i].backward else set()
         return groups
+
+
+def _phase(backward: bool) -> str:
+    return "backward" if backward else "forward"
+
+
+def _edge_label(source: Node) -> dict[str, str]:
+    return {} if source.op == INPUT else {"label": f"{source.name}:{source.type}"}
 
 
 def layer_of(name: str) -> str | None:
     """The layer a parameter belongs to, read from its name: ``W1`` and ``b1`` are ``1``,
-    ``layers[0].W`` is ``layers[0]``; positional inputs (``x0``, ``x1``) and names without a
-    number have none."""
+    ``layers[0].W`` is ``layers[0]``; positional inputs (``x0``) and bare names have none."""
     if re.fullmatch(r"x\d+", name):
         return None
     head, _, last = name.rpartition(".")
     numbered = re.fullmatch(r"[A-Za-z_]+(\d+)", last)
-    if numbered:
-        return numbered.group(1)
-    return head or None
+    return numbered.group(1) if numbered else head or None
 
 
-# --- making a graph ---------------------------------------------------------------------------
-def make_graph(
-    f: Callable[..., Any], argnums: int | Sequence[int] | None = None
-) -> Callable[..., Graph]:
-    """``make_graph(f)(*args)``: run ``f`` on ``args`` (pytrees) and return its ``Graph``.
+# --- tracing a program ------------------------------------------------------------------------
+def is_input_leaf(leaf: Any) -> bool:
+    """Leaves that become a program's inputs: numeric arrays and Tensors. Python numbers (weakly
+    typed: an array would change promotion) and non-numeric leaves are passed as they are."""
+    return isinstance(leaf, (np.ndarray, Tensor, np.number)) and np.asarray(
+        leaf.data if isinstance(leaf, Tensor) else leaf).dtype.kind in "biuf"
 
-    Each input leaf becomes a leaf Tensor named by its pytree path (``params['W1']`` is
-    ``W1``, a positional array ``x0``). Float leaves of the arguments in ``argnums`` (all by
-    default) require grad, so every op on them is recorded; other leaves are named inputs
-    that need no gradient (ops on them alone are constants); Python numbers that need no
-    gradient and non-numeric leaves are passed as they are. ``grad``/``value_and_grad``
-    called by ``f`` record their backward pass, so ``make_graph(grad(f))`` holds the forward
-    and the backward nodes.
+
+def trace(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None = None,
+          argnums: int | Sequence[int] | None = None, name: str | None = None) -> Graph:
+    """Run ``f(*args)`` once as a program and return its ``Graph``.
+
+    Each input leaf (``is_input_leaf``) becomes an input named by its pytree path (``W1``; a
+    positional array ``x0``); float leaves of the arguments in ``argnums`` (default: all)
+    require grad. Reading an input's value in Python inside ``f`` is a ``TracedValueError``.
     """
+    program = Program(name or f"trace({getattr(f, '__name__', 'f')})")
+    wanted = functional.check_argnums(tuple(range(len(args))) if argnums is None else argnums,
+                                      len(args), "make_graph")
+    names, inputs, traced_args = iter(argument_names(tuple(args))), [], []
+    forward: list[Tensor] = []
+    for position, arg in enumerate(args):
+        leaves, treedef = tree_flatten(arg)
+        for k, (leaf, leaf_name) in enumerate(zip(leaves, names)):
+            if is_input_leaf(leaf):
+                array = np.asarray(value(leaf))
+                leaves[k] = Tensor(array, array.dtype.kind == "f" and position in wanted, leaf_name)
+                leaves[k].program = program
+                inputs.append(leaves[k])
+        traced_args.append(tree_unflatten(treedef, leaves))
+    functional.output_hooks.append(forward.append)
+    try:
+        with switch("program", program), functional.tracing() as (_, tape):
+            result = f(*traced_args, **(kwargs or {}))
+    finally:
+        functional.output_hooks.remove(forward.append)
+    leaves, out_tree = tree_flatten(result)
+    paths = tree_paths(result)
+    outputs = [leaf if type(leaf) is Tensor else Tensor(numeric(leaf, f"make_graph: the output "
+               f"'{path or 'at the top'}'")) for leaf, path in zip(leaves, paths)]
+    value_ = tree_unflatten(out_tree, [tensor.data for tensor in outputs])
+    return _build(outputs, paths, value_, inputs, forward, out_tree, tape)
 
-    @functools.wraps(f)
-    def make_graph_f(*args: Any, **kwargs: Any) -> Graph:
-        differentiated = _positions(argnums, len(args))
-        names = iter(argument_names(args))
-        inputs: list[Tensor] = []
-        traced_args = []
-        for position, arg in enumerate(args):
-            leaves, treedef = tree_flatten(arg)
-            traced = []
-            for leaf in leaves:
-                tensor = _input_leaf(leaf, next(names), position in differentiated)
-                if tensor is not None:
-                    inputs.append(tensor)
-                traced.append(leaf if tensor is None else tensor)
-            traced_args.append(tree_unflatten(treedef, traced))
-        with _collecting_outputs() as forward_outputs, functional.tracing():
-            result = f(*traced_args, **kwargs)
-        leaves, treedef = tree_flatten(result)
-        paths = tree_paths(result)
-        outputs = [_output_tensor(leaf, path) for leaf, path in zip(leaves, paths)]
-        value = tree_unflatten(treedef, [tensor.data for tensor in outputs])
-        return _build(outputs, paths, value, inputs, forward_outputs)
+
+def make_graph(f: Callable[..., Any],
+               argnums: int | Sequence[int] | None = None) -> Callable[..., Any]:
+    """``make_graph(f)(*args)``: the ``Graph`` of ``f`` at ``args`` (see ``trace``); of a
+    ``jit``-ed function, its planned program (``lower``). ``make_graph(grad(f))`` holds the
+    forward and the backward pass."""
+
+    def make_graph_f(*args: Any, **kwargs: Any) -> Any:
+        if hasattr(f, "lower"):
+            return f.lower(*args, **kwargs)
+        return trace(f, args, kwargs, argnums)
 
     return make_graph_f
 
 
 def graph_of(tensor: Tensor) -> Graph:
-    """The graph recorded behind ``tensor`` (``tensor.graph()``). Its inputs are the leaves
+    """The graph recorded behind ``tensor`` (``tensor.graph()``): its inputs are the leaves
     that require grad or have a ``name``; other leaves are constants."""
     return _build([tensor], [""], tensor.data, [], [])
 
 
-def _positions(argnums: int | Sequence[int] | None, count: int) -> set[int]:
-    if argnums is None:
-        return set(range(count))
-    requested = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    for position in requested:
-        if not -count <= position < count:
-            raise ValueError(
-                f"make_graph: argnums {argnums} asks for argument {position}, "
-                f"but the function got {count} positional arguments"
-            )
-    return {position % count for position in requested}
-
-
-def _input_leaf(leaf: Any, name: str, differentiate: bool) -> Tensor | None:
-    """A named leaf Tensor for an input leaf; None to pass the leaf on as it is."""
-    array = leaf.data if isinstance(leaf, Tensor) else np.asarray(leaf)
-    if array.dtype.kind not in "biuf":
-        return None
-    if differentiate and array.dtype.kind == "f":
-        return Tensor(array, requires_grad=True, name=name)
-    if type(leaf) in (bool, int, float):
-        return None  # a Python number is weakly typed: a Tensor would change promotion
-    return Tensor(array, name=name)
-
-
-def _output_tensor(leaf: Any, path: str) -> Tensor:
-    if isinstance(leaf, Tensor):
-        return leaf
-    array = np.asarray(leaf)
-    if array.dtype.kind not in "biuf":
-        raise TypeError(
-            f"make_graph: the function returned a {type(leaf).__name__} at "
-            f"'{path or 'the top'}'; expected Tensors, numpy arrays or numbers"
-        )
-    return Tensor(array)
-
-
-@contextmanager
-def _collecting_outputs() -> Iterator[list[Tensor]]:
-    """Collect the output of each function a transform traces inside the block: the nodes
-    that lead to one are the forward pass, the others were recorded by a backward pass."""
-    previous = functional._Trace.outputs
-    collected: list[Tensor] = []
-    functional._Trace.outputs = collected
-    try:
-        yield collected
-    finally:
-        functional._Trace.outputs = previous
-
-
 def _walk(roots: Sequence[Any]) -> list[Any]:
-    """Every tensor and constant that leads to ``roots``, each after its arguments."""
-    order: list[Any] = []
-    seen: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False) for root in reversed(roots)]
+    """Every tensor and constant leading to ``roots``, each after its inputs (no recursion)."""
+    order, seen, stack = [], set(), [(root, False) for root in reversed(roots)]
     while stack:
-        item, arguments_done = stack.pop()
-        if arguments_done:
+        item, done = stack.pop()
+        if done:
             order.append(item)
-            continue
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        stack.append((item, True))
-        for argument in reversed(_arguments(item)):
-            if id(argument) not in seen:
-                stack.append((argument, False))
+        elif id(item) not in seen:
+            seen.add(id(item))
+            stack.append((item, True))
+            if _is_op(item) and item.inputs is None:
+                raise GraphReleasedError(f"graph: the graph through op '{item.op}' was released "
+                                         "by backward(); inspect it before backward(), or pass "
+                                         "retain_graph=True to backward()")
+            stack.extend((x, False) for x in reversed(item.inputs if _is_op(item) else ()))
     return order
 
 
-def _arguments(item: Any) -> tuple[Any, ...]:
-    if not isinstance(item, Tensor) or item.op is None:
-        return ()
-    if item.args is None:
-        raise GraphReleasedError(
-            f"graph: the graph through op '{item.op}' was released by backward(); inspect "
-            "it before backward(), or pass retain_graph=True to backward()"
-        )
-    return item.args
-
-
-def _build(
-    outputs: list[Tensor],
-    output_names: list[str],
-    value: Any,
-    inputs: list[Tensor],
-    forward_outputs: list[Tensor],
-) -> Graph:
-    order = _walk(forward_outputs + outputs)
-    forward = {id(item) for item in _walk(forward_outputs)} if forward_outputs else None
-    explicit = {id(tensor) for tensor in inputs}
-
-    def is_input(item: Any) -> bool:
-        return isinstance(item, Tensor) and item.op is None and (
-            id(item) in explicit or item.requires_grad or item.name is not None
-        )
-
-    leaves = list(inputs) + [item for item in order if is_input(item) and id(item) not in explicit]
-    constants = [item for item in order if not is_input(item) and not _is_op(item)]
-    ops = [item for item in order if _is_op(item)]
-    forward_ops = _sink([item for item in ops if forward is None or id(item) in forward])
-    backward_ops = _sink([item for item in ops if forward is not None and id(item) not in forward])
-    index = {id(item): i for i, item in enumerate(leaves + constants + forward_ops + backward_ops)}
-    backward_ids = {id(item) for item in backward_ops}
-    input_arrays = {id(leaf.data) for leaf in leaves}
-
+def _build(outputs: list[Tensor], output_names: list[str], result: Any, inputs: list[Tensor],
+           forward_outputs: list[Tensor], out_tree: TreeDef | None = None,
+           tape: list[Tensor] | None = None) -> Graph:
+    order, listed = _walk(forward_outputs + outputs), {id(x) for x in inputs}
+    forward = {id(x) for x in _walk(forward_outputs)} if forward_outputs else None
+    live = {id(x) for x in order}  # the order the ops ran in, when known; dead ones dropped
+    ops = [x for x in (order if tape is None else tape) if _is_op(x) and id(x) in live]
+    backward = {id(x) for x in ops if forward is not None and id(x) not in forward}
+    ops = [x for x in ops if id(x) not in backward] + [x for x in ops if id(x) in backward]
+    leaves = inputs + [x for x in order if type(x) is Tensor and not _is_op(x) and (
+        x.requires_grad or x.name is not None) and id(x) not in listed]
+    constants = [x for x in order if not _is_op(x) and id(x) not in {id(leaf) for leaf in leaves}]
+    index = {id(x): i for i, x in enumerate(leaves + constants + ops)}
     names = _names(leaves, len(ops))
-    # How many VJPs send a cotangent to each value: the engine adds all but the first.
-    senders = Counter(
-        (id(argument), id(item) in backward_ids)
-        for item in ops
-        for argument in item.args
-        if isinstance(argument, Tensor) and argument.requires_grad
-    )
-
-    def accumulation(item: Any) -> int:
-        arrivals = senders[(id(item), id(item) in backward_ids)]
-        return max(arrivals - 1, 0) * _array(item).size
-
-    nodes: list[Node] = []
-    for name, leaf in zip(names, leaves):
-        nodes.append(_leaf_node(len(nodes), INPUT, name, leaf, accumulation(leaf)))
-    for constant in constants:
-        nodes.append(_leaf_node(len(nodes), CONSTANT, _constant_text(constant), constant, 0))
-    for name, tensor in zip(names[len(leaves):], forward_ops + backward_ops):
-        node = _op_node(len(nodes), name, tensor, index, input_arrays, accumulation(tensor))
-        nodes.append(dataclasses.replace(node, backward=id(tensor) in backward_ids))
-    return Graph(
-        nodes,
-        [index[id(leaf)] for leaf in leaves],
-        [index[id(tensor)] for tensor in outputs],
-        list(output_names),
-        value,
-    )
-
-
-def _sink(ops: list[Tensor]) -> list[Tensor]:
-    """``ops`` (in order) with each op that takes none of the others' results moved to just
-    before its first consumer: ``identity W4`` next to the matmul that uses it, not on top."""
-    listed = {id(op) for op in ops}
-    consumed = {id(argument) for op in ops for argument in _arguments(op)}
-    movable = {
-        id(op)
-        for op in ops
-        if id(op) in consumed and not any(id(a) in listed for a in _arguments(op))
-    }
-    order: list[Tensor] = []
-    for op in ops:
-        if id(op) in movable:
-            continue
-        for argument in _arguments(op):
-            if id(argument) in movable:
-                movable.discard(id(argument))
-                order.append(argument)
-        order.append(op)
-    return order
+    nodes = [Node(i, INPUT, name, (), x.shape, x.dtype, x.requires_grad, value=x.data)
+             for i, (name, x) in enumerate(zip(names, leaves))]
+    for x in map(value, constants):
+        nodes.append(Node(len(nodes), CONSTANT, _constant_text(x), (), np.shape(x),
+                          np.asarray(x).dtype, False, value=x))
+    for name, x in zip(names[len(leaves):], ops):
+        primitive, arguments, params = x.primitive, x.inputs or (), x.params or {}
+        assert primitive is not None
+        shapes = [np.shape(value(arg)) for arg in arguments]
+        flops = None if primitive.flops is None else primitive.flops(x.shape, *shapes, **params)
+        nodes.append(Node(len(nodes), primitive.name, name, tuple(index[id(a)] for a in arguments),
+                          x.shape, x.dtype, x.requires_grad, primitive, params, flops,
+                          id(x) in backward))
+    return Graph(nodes, [index[id(x)] for x in leaves], [index[id(x)] for x in outputs],
+                 list(output_names), result, out_tree)
 
 
 def _is_op(item: Any) -> bool:
-    return isinstance(item, Tensor) and item.op is not None
+    return isinstance(item, Tensor) and item.primitive is not None
 
 
-def _array(item: Any) -> np.ndarray:
-    return item.data if isinstance(item, Tensor) else np.asarray(item)
-
-
-def _leaf_node(node_id: int, kind: str, name: str, item: Any, accumulation: int) -> Node:
-    array = _array(item)
-    return Node(
-        id=node_id,
-        op=kind,
-        name=name,
-        inputs=(),
-        shape=array.shape,
-        dtype=array.dtype,
-        requires_grad=isinstance(item, Tensor) and item.requires_grad,
-        vjp_flops=accumulation,
-    )
-
-
-def _op_node(
-    node_id: int,
-    name: str,
-    tensor: Tensor,
-    index: dict[int, int],
-    input_arrays: set[int],
-    accumulation: int,
-) -> Node:
-    """The node of an op's result: its inputs (``index`` maps a value's ``id`` to its
-    node id), parameters, FLOPs and what its VJPs read (``input_arrays``: the ids of the
-    inputs' arrays, which do not count)."""
-    assert tensor.op is not None and tensor.args is not None
-    op, args = tensor.op, tensor.args
-    shapes = [np.shape(_array(arg)) for arg in args]
-    needs = [isinstance(arg, Tensor) and arg.requires_grad for arg in args]
-    read: dict[int, Tensor] = {}
-    for position, need in enumerate(needs):
-        for source in _reads(op, position) if need else ():
-            value = tensor if source == "out" else args[int(source)]
-            # Inputs, constants and copy-free views of inputs (identity) are alive anyway.
-            if _is_op(value) and id(value.data) not in input_arrays:
-                read[id(value)] = value
-    return Node(
-        id=node_id,
-        op=op,
-        name=name,
-        inputs=tuple(index[id(arg)] for arg in args),
-        shape=tensor.shape,
-        dtype=tensor.dtype,
-        requires_grad=tensor.requires_grad,
-        params=_params(tensor, shapes[0] if shapes else ()),
-        flops=_flops(op, tensor.shape, shapes),
-        vjp_flops=accumulation + _vjp_flops(op, tensor.shape, shapes, needs),
-        saved=tuple(sorted(index[key] for key in read)),
-        saved_bytes=sum(value.data.nbytes for value in read.values()),
-    )
-
-
-def _reads(op: str, position: int) -> tuple[int | str, ...]:
-    per_input = _VJP_READS.get(op, ())
-    return per_input[min(position, len(per_input) - 1)] if per_input else ()
-
-
-def _flops(op: str, shape: tuple[int, ...], shapes: list[tuple[int, ...]]) -> int:
-    size = math.prod(shape)
-    if op in _ELEMENTWISE:
-        return size
-    if op in _REDUCTIONS:
-        return math.prod(shapes[0]) + (size if op == "mean" else 0)
-    if op == "matmul":
-        return 2 * size * shapes[0][-1]
-    if op == "scatter_add":
-        return math.prod(shapes[0])
-    return 0  # shape and copy ops move numbers, they compute none
-
-
-def _vjp_flops(
-    op: str, shape: tuple[int, ...], shapes: list[tuple[int, ...]], needs: list[bool]
-) -> int:
-    size = math.prod(shape)
-    total = 0
-    for position, (input_shape, need) in enumerate(zip(shapes, needs)):
-        if not need:
-            continue
-        if op == "matmul":
-            total += 2 * size * shapes[0][-1]  # x̄ = ḡ yᵀ and ȳ = xᵀ ḡ cost what x y does
-        elif op == "max":
-            total += math.prod(input_shape)
-        else:
-            per_element = _VJP_PER_ELEMENT.get(op, (0,))
-            total += per_element[min(position, len(per_element) - 1)] * size
-        if op in _BROADCASTING and tuple(input_shape) != shape:
-            total += size  # the sum back to the broadcast input's shape
-    return total
-
-
-# --- op parameters, read from what the VJP rules close over --------------------------------
-_MISSING = object()
-
-
-def _captured(tensor: Tensor, name: str) -> Any:
-    """A value the VJP rules of ``tensor`` close over (an op's parameter), or ``_MISSING``."""
-    for rule in tensor.vjps or ():
-        code = getattr(rule, "__code__", None)
-        cells = getattr(rule, "__closure__", None)
-        if code is not None and cells and name in code.co_freevars:
-            try:
-                return cells[code.co_freevars.index(name)].cell_contents
-            except ValueError:  # an empty cell
-                return _MISSING
-    return _MISSING
-
-
-def _params(tensor: Tensor, input_shape: tuple[int, ...]) -> str:
-    op = tensor.op
-    if op in _REDUCTIONS:
-        keepdims = tensor.ndim == len(input_shape) > 0
-        axis = _captured(tensor, "axis")
-        if axis is _MISSING:
-            axis = _reduced_axes(input_shape, tensor.shape, keepdims)
-        parts = [] if axis is None else [f"axis={_tuple_text(axis)}"]
-        return ",".join(parts + (["keepdims"] if keepdims else []))
-    if op == "transpose":
-        inverse = _captured(tensor, "inverse")
-        return "" if inverse is _MISSING else f"axes={_tuple_text(tuple(np.argsort(inverse)))}"
-    if op == "swapaxes":
-        first, second = _captured(tensor, "axis1"), _captured(tensor, "axis2")
-        return "" if _MISSING in (first, second) else f"{first},{second}"
-    if op in ("getitem", "scatter_add"):
-        index = _captured(tensor, "index")
-        return "" if index is _MISSING else _index_text(index)
-    if op in ("concatenate", "stack"):
-        index = _captured(tensor, "index")
-        return "" if index is _MISSING else f"axis={len(index) - 1}"
-    if op == "where":
-        mask = _captured(tensor, "mask")
-        return "" if mask is _MISSING else _type_text(np.shape(mask), np.asarray(mask).dtype)
-    if op == "clip":
-        bounds = [(name, _captured(tensor, name)) for name in ("low", "high")]
-        return ",".join(f"{name}={b}" for name, b in bounds if b is not _MISSING and b is not None)
-    return ""
-
-
-def _reduced_axes(
-    input_shape: tuple[int, ...], shape: tuple[int, ...], keepdims: bool
-) -> Any:
-    """The axes a reduction took, from shapes; None for all axes or when it is ambiguous."""
-    if keepdims:
-        axes = tuple(i for i, (n, m) in enumerate(zip(input_shape, shape)) if n != m)
-    else:
-        dropped = len(input_shape) - len(shape)
-        fits = [
-            axes
-            for axes in itertools.combinations(range(len(input_shape)), dropped)
-            if tuple(n for i, n in enumerate(input_shape) if i not in axes) == shape
-        ]
-        axes = fits[0] if len(fits) == 1 else ()
-    if not axes or len(axes) == len(input_shape):
-        return None
-    return axes[0] if len(axes) == 1 else axes
-
-
-# --- text ---------------------------------------------------------------------------------------
-def _dtype_text(dtype: np.dtype[Any]) -> str:
-    if dtype.kind == "b":
-        return "bool"
-    if dtype.kind in "fiuc":
-        return f"{dtype.kind}{dtype.itemsize * 8}"
-    return str(dtype)
-
-
+# --- text -----------------------------------------------------------------------------------------
 def _type_text(shape: tuple[int, ...], dtype: np.dtype[Any]) -> str:
-    return f"{_dtype_text(dtype)}[{','.join(str(n) for n in shape)}]"
+    kind = "bool" if dtype.kind == "b" else f"{dtype.kind}{dtype.itemsize * 8}"
+    return f"{kind}[{','.join(str(n) for n in shape)}]"
 
 
-def _tuple_text(axes: Any) -> str:
-    if isinstance(axes, (tuple, list)) and len(axes) == 1:
-        return str(int(axes[0]))
-    if isinstance(axes, (tuple, list)):
-        return "(" + ",".join(str(int(a)) for a in axes) + ")"
-    return str(axes)
-
-
-def _index_text(index: Any) -> str:
-    parts = index if isinstance(index, tuple) else (index,)
-    return ",".join(_index_part_text(part) for part in parts)
-
-
-def _index_part_text(part: Any) -> str:
-    if part is None:
-        return "None"
-    if part is Ellipsis:
-        return "..."
-    if isinstance(part, slice):
-        text = ":".join("" if p is None else str(p) for p in (part.start, part.stop))
-        return text if part.step is None else f"{text}:{part.step}"
-    array = np.asarray(part)
-    return str(array.item()) if array.ndim == 0 else _type_text(array.shape, array.dtype)
+def _text(item: Any) -> str:
+    """A param as the listing shows it: ``(1,)``, ``True``, ``f32``, ``:,0``, ``i64[3]``."""
+    if isinstance(item, slice):
+        return ":".join("" if p is None else str(p) for p in (item.start, item.stop, item.step)
+                        ).removesuffix(":")
+    if isinstance(item, tuple):
+        return "(" + ", ".join(map(_text, item)) + ("," if len(item) == 1 else "") + ")"
+    if isinstance(item, np.dtype):
+        return _type_text((), item)[:-2]
+    if isinstance(item, np.ndarray):
+        return _type_text(item.shape, item.dtype)
+    return "..." if item is Ellipsis else repr(item)
 
 
 def _constant_text(item: Any) -> str:
-    """A Python number as written (it is weakly typed); a 0-d array as ``1.0:f64[]``; any
-    other array by its type, ``f64[12288,209]``."""
+    """A Python number as written (it is weakly typed); a 0-d array as ``1.0:f64[]``; any other
+    array by its type, ``f64[12288,209]``."""
     if type(item) in (bool, int, float):
-        return _number_text(item)
-    array = item.data if isinstance(item, Tensor) else np.asarray(item)
-    if array.ndim == 0:
-        return f"{_number_text(array.item())}:{_type_text((), array.dtype)}"
-    return _type_text(array.shape, array.dtype)
-
-
-def _number_text(number: Any) -> str:
-    text = repr(number)
-    return text if len(text) <= 10 or not isinstance(number, float) else f"{number:.6g}"
+        text = repr(item)
+        return text if len(text) <= 10 or not isinstance(item, float) else f"{item:.6g}"
+    array = np.asarray(item)
+    return f"{_constant_text(array.item())}:{_type_text((), array.dtype)}" if array.ndim == 0 \
+        else _type_text(array.shape, array.dtype)
 
 
 def _names(leaves: list[Tensor], op_count: int) -> list[str]:
     """Listing names: each input's own name (else a generated one), then one per op."""
-    taken = {leaf.name for leaf in leaves if leaf.name is not None} | _RESERVED
-    generated = (
-        name
-        for length in itertools.count(1)
-        for letters in itertools.product(string.ascii_lowercase, repeat=length)
-        if (name := "".join(letters)) not in taken
-    )
+    taken = {leaf.name for leaf in leaves} | {"in", "let", "lambda"}
+    generated = (name for length in itertools.count(1) for letters in itertools.product(
+        string.ascii_lowercase, repeat=length) if (name := "".join(letters)) not in taken)
     names: list[str] = []
-    used: set[str] = set()
     for leaf in leaves:
-        name = leaf.name if leaf.name is not None and leaf.name not in used else next(generated)
-        used.add(name)
-        names.append(name)
+        fresh = leaf.name is not None and leaf.name not in names
+        names.append(leaf.name if fresh else next(generated))  # type: ignore[arg-type]
     return names + [next(generated) for _ in range(op_count)]
-
-
-def _wrap(text: str, indent: str, width: int = 100) -> list[str]:
-    lines: list[str] = []
-    line = ""
-    for word in text.split(" "):
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = indent + word
-        else:
-            line = f"{line} {word}" if line else word
-    return lines + [line]
 
 
 def _si(number: float, unit: str) -> str:
@@ -802,102 +438,4 @@ def _si(number: float, unit: str) -> str:
     return f"{number:g} {unit}"
 
 
-# --- DOT ----------------------------------------------------------------------------------------
-_FORWARD_FILL = "#dae8fc"
-_BACKWARD_FILL = "#f8cecc"
-_PARAMETER_FILL = "#ffd966"
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-class _Dot:
-    """The DOT text of a graph, each op in ``groups`` drawn inside its layer's one box."""
-
-    def __init__(self, graph: Graph, groups: dict[int, tuple[bool, str]]):
-        self.graph = graph
-        self.groups = groups
-        # Forward layers first, in order, then their backward boxes in the order they run.
-        order = list(dict.fromkeys(groups[node.id] for node in graph.ops if node.id in groups))
-        rank = {layer: k for k, (backward, layer) in enumerate(order) if not backward}
-        order.sort(key=lambda group: (group[0], rank.get(group[1], 0) * (-1 if group[0] else 1)))
-        self.group_ids = {group: f"layer{k}" for k, group in enumerate(order)}
-        self.lines = [
-            "digraph tinygrad_nn {",
-            '  graph [rankdir=TB, fontname="Helvetica", nodesep=0.3, ranksep=0.35];',
-            '  node [fontname="Helvetica", fontsize=11];',
-            '  edge [fontname="Helvetica", fontsize=9, color="#666666", fontcolor="#444444"];',
-        ]
-
-    def drawn(self, node_id: int) -> str:
-        group = self.groups.get(node_id)
-        return self.group_ids[group] if group is not None else f"n{node_id}"
-
-    def text(self) -> str:
-        graph, nodes = self.graph, self.graph.nodes
-        for i in graph.inputs:
-            node = nodes[i]
-            style = f', style=filled, fillcolor="{_PARAMETER_FILL}"' if node.requires_grad else ""
-            label = _quote(f"{node.name}\n{node.type}")
-            self.lines.append(f"  n{i} [label={label}, shape=ellipse{style}];")
-        for group, dot_id in self.group_ids.items():
-            self.add_group(group, dot_id)
-        for node in graph.ops:
-            if node.id not in self.groups:
-                fill = _BACKWARD_FILL if node.backward else _FORWARD_FILL
-                self.lines.append(
-                    f'  n{node.id} [label={_quote(node.label)}, shape=box, '
-                    f'style="rounded,filled", fillcolor="{fill}"];'
-                )
-        self.add_edges()
-        self.lines.append("}")
-        return "\n".join(self.lines) + "\n"
-
-    def add_group(self, group: tuple[bool, str], dot_id: str) -> None:
-        backward, layer = group
-        members = [node for node in self.graph.ops if self.groups.get(node.id) == group]
-        counts = Counter(node.op for node in members)
-        ops = ", ".join(op if n == 1 else f"{op} x{n}" for op, n in counts.items())
-        flops = _si(sum(node.flops for node in members), "FLOP")
-        title = f"layer {layer}" + (" backward" if backward else "")
-        fill = _BACKWARD_FILL if backward else _FORWARD_FILL
-        label = _quote("\n".join([title, ops, flops]))
-        self.lines.append(
-            f"  {dot_id} [label={label}, shape=box, "
-            f'style="filled,bold", peripheries=2, fillcolor="{fill}"];'
-        )
-
-    def add_edges(self) -> None:
-        nodes = self.graph.nodes
-        drawn_edges: set[tuple[str, str, int]] = set()
-        for node in self.graph.ops:
-            for position, i in enumerate(node.inputs):
-                source = nodes[i]
-                if source.op == CONSTANT:
-                    if node.id not in self.groups:
-                        constant = f"k{node.id}_{position}"
-                        self.lines.append(
-                            f"  {constant} [label={_quote(source.name)}, shape=plaintext, "
-                            'fontsize=9, fontcolor="#777777"];'
-                        )
-                        self.lines.append(f'  {constant} -> n{node.id} [color="#aaaaaa"];')
-                    continue
-                edge = (self.drawn(i), self.drawn(node.id), i)
-                if edge[0] == edge[1] or edge in drawn_edges:
-                    continue
-                drawn_edges.add(edge)
-                self.lines.append(f"  {edge[0]} -> {edge[1]}{self.edge_label(source)};")
-        for k, (i, name) in enumerate(zip(self.graph.outputs, self.graph.output_names)):
-            source = nodes[i]
-            label = f"output {name}" if name else "output"
-            self.lines.append(f"  out{k} [label={_quote(label)}, shape=plaintext];")
-            if source.op == CONSTANT:
-                self.lines.append(f"  n{i} [label={_quote(source.name)}, shape=plaintext];")
-            self.lines.append(f"  {self.drawn(i)} -> out{k}{self.edge_label(source)};")
-
-    @staticmethod
-    def edge_label(source: Node) -> str:
-        if source.op == INPUT:
-            return ""  # the input's own node shows its name and type
-        return f" [label={_quote(f'{source.name}:{source.type}')}]"
+OPS["graph"] = graph_of

@@ -9,8 +9,14 @@ weights (the input is layer 0 and holds none). Nothing here keeps state or mutat
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -18,11 +24,17 @@ import numpy.typing as npt
 
 from tinygrad_nn import ops
 from tinygrad_nn.functional import value_and_grad
-from tinygrad_nn.tensor import ArrayLike, Tensor, no_grad
+from tinygrad_nn.tensor import ArrayLike, Tensor, no_grad, value
+
+
+class DataError(ValueError):
+    """A data or parameter file exists but does not hold what this project expects."""
+
 
 __all__ = [
     "ACTIVATIONS",
     "INIT_SCHEMES",
+    "DataError",
     "accuracy",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -31,9 +43,11 @@ __all__ = [
     "init_params",
     "layer_dims",
     "linear",
+    "load_params",
     "logits",
     "model_cost",
     "predict",
+    "save_params",
     "sgd_update",
     "train",
 ]
@@ -105,53 +119,127 @@ def init_params(
     return params
 
 
+_PARAM_KEY = re.compile(r"([Wb])([1-9][0-9]*)")
+
+
 def layer_dims(params: Params) -> list[int]:
-    """``[n_0, n_1, …, n_L]`` read from the weights, after checking keys, shapes and dtype."""
-    n_layers = len(params) // 2
+    """``[n_0, n_1, …, n_L]`` read from the weights, after checking the keys (W1..WL, b1..bL),
+    the shapes (Wl: (n_l, n_{l-1}), bl: (n_l, 1)) and the dtype (one float dtype for all)."""
+    n_layers = max([int(m.group(2)) for key in params if (m := _PARAM_KEY.fullmatch(key))],
+                   default=0)
     expected = [f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb"]
-    if n_layers == 0 or sorted(params) != sorted(expected):
-        raise ValueError(
-            f"params has keys {sorted(params)}; expected W1, b1, …, WL, bL (e.g. from init_params)"
-        )
-    first_shape = _shape(params["W1"])
-    if len(first_shape) != 2:
-        raise ValueError(f"params['W1'] has shape {first_shape}; expected (n_1, n_0)")
-    dims = [first_shape[1]]
-    dtype = _dtype_of(params["W1"])
+    missing = [key for key in expected if key not in params]
+    unexpected = sorted(set(params) - set(expected))
+    if not n_layers or missing or unexpected:
+        wanted = "W1, b1, …" + (f": W1..W{n_layers}, b1..b{n_layers}" if n_layers else
+                                 " (e.g. from init_params)")
+        details = "".join(f"; {label} {keys}" for label, keys in
+                          (("missing", missing), ("unexpected", unexpected)) if keys)
+        found = sorted(params, key=_key_order)
+        raise ValueError(f"params has keys {found}; expected {wanted}{details}")
+    dims: list[int] = []
+    dtype = np.asarray(value(params["W1"])).dtype
     for layer in range(1, n_layers + 1):
-        weights, bias = _shape(params[f"W{layer}"]), _shape(params[f"b{layer}"])
-        n = weights[0] if len(weights) == 2 else -1
-        if weights != (n, dims[-1]) or bias != (n, 1):
-            raise ValueError(
-                f"params: W{layer} has shape {weights} and b{layer} {bias}; expected "
-                f"(n_{layer}, {dims[-1]}) and (n_{layer}, 1)"
-            )
-        for key in (f"W{layer}", f"b{layer}"):
-            if _dtype_of(params[key]) != dtype:
-                raise ValueError(
-                    f"params['{key}'] has dtype {_dtype_of(params[key])}; expected {dtype} like "
-                    "W1 (one dtype for all parameters)"
-                )
-        dims.append(n)
+        weights, bias = np.shape(params[f"W{layer}"]), np.shape(params[f"b{layer}"])
+        if len(weights) != 2:
+            raise ValueError(f"params['W{layer}'] has shape {weights}; expected 2-D "
+                             f"(n_{layer}, n_{layer - 1})")
+        dims += [weights[1]] if layer == 1 else []
+        for name, shape, right in ((f"W{layer}", weights, (weights[0], dims[-1])),
+                                   (f"b{layer}", bias, (weights[0], 1))):
+            if shape != right:
+                raise ValueError(f"params['{name}'] (W{layer} has shape {weights}, b{layer} "
+                                 f"{bias}) has shape {shape}; expected {right}")
+            found_dtype = np.asarray(value(params[name])).dtype
+            if found_dtype.kind != "f" or found_dtype != dtype:
+                raise ValueError(f"params['{name}'] has dtype {found_dtype}; expected a float "
+                                 f"dtype, {dtype} like 'W1' (one dtype for all parameters)")
+        dims.append(weights[0])
     return dims
 
 
-def _dtype_of(x: Any) -> np.dtype[Any]:
-    return x.dtype if isinstance(x, (Tensor, np.ndarray)) else np.asarray(x).dtype
+_dims_of = layer_dims  # load_params' argument of the same name hides it
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return x.shape if isinstance(x, (Tensor, np.ndarray)) else np.shape(x)
+def _key_order(key: str) -> tuple[int, str]:
+    match = _PARAM_KEY.fullmatch(key)
+    return (int(match.group(2)), match.group(1)) if match else (1 << 30, key)
 
 
-def _as_array(x: Any) -> np.ndarray:
-    return x if type(x) is np.ndarray else np.asarray(ops.value(x))
+def save_params(path: str | os.PathLike[str], params: Params) -> Path:
+    """Write ``params`` (W1, b1, …) to an uncompressed ``.npz`` (suffix added when missing) and
+    return its path. The file is written beside the target and renamed over it at the end, so
+    an interrupted save (Ctrl-C, a full disk) leaves the old file whole. Object arrays are
+    refused: the file never needs pickle to be read back."""
+    target = Path(path)
+    target = target if target.suffix == ".npz" else target.with_name(target.name + ".npz")
+    arrays: dict[str, Any] = {}  # Any: np.savez's stub types **kwds like its own keywords
+    for key, array in params.items():
+        arrays[key] = np.asarray(value(array))
+        if arrays[key].dtype.hasobject:
+            raise DataError(f"cannot save {key!r} to {str(target)!r}: dtype {arrays[key].dtype} "
+                            "needs pickle; expected a numeric array")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return target
+
+
+def load_params(path: str | os.PathLike[str], layer_dims: Sequence[int] | None = None,
+                dtype: npt.DTypeLike | None = None) -> dict[str, np.ndarray]:
+    """Read a ``.npz`` written by ``save_params``, without pickle, ordered W1, b1, W2, …
+
+    The file is checked as ``nn.layer_dims`` checks parameters; ``layer_dims`` (n_0, …, n_L) and
+    ``dtype`` are checked when given (the file's own dtype is used otherwise).
+    """
+    name = str(path)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"parameter file {name!r} not found")
+    key = ""
+    try:
+        with Path(path).open("rb") as handle:
+            npz = np.load(handle, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise DataError(f"{name!r} holds a single array; expected an .npz of W1, b1, ...")
+            with npz:
+                raw = {(key := name_): npz[name_] for name_ in npz.files}
+    except DataError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as error:
+        # np.load's bare ValueError: a file that would need pickle, or is not numpy at all
+        where = f" key {key!r}" if key else ""
+        raise DataError(f"cannot read {name!r}{where} as .npz without pickle ({error})") from error
+    params = {key: raw[key] for key in sorted(raw, key=_key_order)}
+    try:
+        dims = _dims_of(params)
+    except ValueError as error:
+        raise DataError(f"{name!r}: {error}") from None
+    wanted = None if layer_dims is None else [int(n) for n in layer_dims]
+    if wanted is not None and wanted != dims:
+        layer = next((k for k in range(1, len(dims)) if dims[k - 1: k + 1] != wanted[k - 1: k + 1]),
+                     len(dims))
+        detail = (f"key 'W{layer}' has shape {params[f'W{layer}'].shape}; expected "
+                  f"{tuple(wanted[layer - 1: layer + 1][::-1])}" if len(wanted) == len(dims) else
+                  f"it holds {len(dims) - 1} layer(s); expected {len(wanted) - 1}")
+        raise DataError(f"{name!r}: {detail} from layer_dims {wanted} (the file's: {dims})")
+    if dtype is not None and params["W1"].dtype != np.dtype(dtype):
+        raise DataError(f"{name!r} key 'W1' has dtype {params['W1'].dtype}; expected "
+                        f"{np.dtype(dtype)}")
+    return params
+
+
 
 
 def _float_tensor(x: ArrayLike) -> Tensor:
     """x as a Tensor of a float dtype (integers become float64; Tensors pass as they are)."""
-    if isinstance(x, Tensor):
-        return x if x.dtype.kind == "f" else x.astype(np.float64)
+    if type(x) is Tensor:
+        return x if x.dtype.kind == "f" else ops.astype(x, np.float64)
     array = np.asarray(x)
     return Tensor(array if array.dtype.kind == "f" else array.astype(np.float64))
 
@@ -163,7 +251,7 @@ def check_shapes(params: Params, X: ArrayLike, Y: ArrayLike | None = None) -> li
     """
     dims = layer_dims(params)
     n_x = dims[0]
-    x_shape = _shape(X)
+    x_shape = np.shape(X)
     if len(x_shape) != 2 or x_shape[0] != n_x:
         hint = ""
         if len(x_shape) == 4:
@@ -177,7 +265,7 @@ def check_shapes(params: Params, X: ArrayLike, Y: ArrayLike | None = None) -> li
         )
     if Y is not None:
         m = x_shape[1]
-        y_shape = _shape(Y)
+        y_shape = np.shape(Y)
         if y_shape != (1, m):
             hint = ""
             if y_shape in ((m,), (m, 1)):
@@ -210,7 +298,7 @@ def _activation(name: str) -> Callable[[Any], Tensor]:
 def logits(params: Params, X: ArrayLike, hidden_activation: str = "relu") -> Tensor:
     """Z_L (n_L, m): the last layer's linear output, before the output activation."""
     n_layers = len(params) // 2
-    if len(_shape(X)) != 2:
+    if len(np.shape(X)) != 2:
         check_shapes(params, X)  # a 1-D X would broadcast silently against the (n, 1) biases
     hidden = _activation(hidden_activation)
     A: Any = X
@@ -231,7 +319,7 @@ def forward(
 
 def _labels_like(Y: ArrayLike, like: Tensor, caller: str) -> Any:
     """Y in the predictions' dtype (int64 labels must not upcast a float32 cost), same shape."""
-    y_shape = _shape(Y)
+    y_shape = np.shape(Y)
     if y_shape != like.shape:
         hint = ""
         if like.ndim == 2 and like.shape[0] == 1 and y_shape in ((like.size,), (like.size, 1)):
@@ -249,7 +337,7 @@ def _labels_like(Y: ArrayLike, like: Tensor, caller: str) -> Any:
 
 def _log_floored(x: Tensor, floor: float) -> Tensor:
     """log(x) for x in [0, 1], with log(floor) where x is exactly 0 (gradient 0 there)."""
-    positive = ops.value(x) > 0
+    positive = x > 0  # a comparison op: a traced program recomputes it
     # The inner where keeps log's input at 1 where x == 0, so no 1/0 in the backward pass.
     safe = ops.log(ops.where(positive, x, 1))
     return ops.where(positive, safe, np.log(np.asarray(floor, dtype=x.dtype)))
@@ -310,7 +398,7 @@ def accuracy(
 ) -> float:
     """The fraction of the m examples in X whose predicted label equals Y (1, m)."""
     check_shapes(params, X, Y)
-    return float(np.mean(predict(params, X, hidden_activation) == np.asarray(ops.value(Y))))
+    return float(np.mean(predict(params, X, hidden_activation) == np.asarray(value(Y))))
 
 
 # --------------------------------------------------------------------------- training
@@ -370,13 +458,15 @@ def sgd_update(
         raise ValueError(
             f"sgd_update: grads must have the keys of params; missing {missing}, extra {extra}"
         )
-    updated = {}
+    updated: dict[str, Any] = {}
     scale = None  # -learning_rate in the parameters' dtype
-    for key, param in params.items():
-        grad = grads[key]
+    for key in params:
+        param: Any = params[key]
+        grad: Any = grads[key]
         donate = donate_grads
-        if type(param) is not np.ndarray or type(grad) is not np.ndarray:
-            param, grad, donate = _as_array(param), _as_array(grad), False
+        if type(param) is not np.ndarray or type(grad) is not np.ndarray:  # Tensors: recorded
+            param, grad = _float_tensor(param), _float_tensor(grad)
+            donate = False
         if grad.shape != param.shape:
             raise ValueError(
                 f"sgd_update: grads['{key}'] has shape {grad.shape}; expected params['{key}']'s "
@@ -389,7 +479,10 @@ def sgd_update(
                 )
             scale = param.dtype.type(-learning_rate)
         if grad.dtype != param.dtype:  # the new parameter keeps the old one's dtype
-            grad, donate = grad.astype(param.dtype), True  # a copy of our own
+            grad, donate = grad.astype(param.dtype), type(grad) is np.ndarray  # a copy of our own
+        if type(grad) is Tensor or type(param) is Tensor:  # inside jit or another transform
+            updated[key] = ops.add(ops.mul(grad, scale), param)
+            continue
         if donate and grad.flags.writeable and grad is not param:
             new = np.multiply(grad, scale, out=grad)
         else:
@@ -429,12 +522,12 @@ def train(
             f"{learning_rate}, {num_iterations} and {record_every}"
         )
     _activation(hidden_activation)
-    dtype = _dtype_of(params["W1"])
+    dtype = np.asarray(value(params["W1"])).dtype
     if dtype.kind != "f":
         raise ValueError(f"train: params must be float arrays, got dtype {dtype}")
-    X = np.asarray(ops.value(X), dtype=dtype)
-    Y = np.asarray(ops.value(Y), dtype=dtype)
-    params = {key: np.asarray(ops.value(value)) for key, value in params.items()}
+    X = np.asarray(value(X), dtype=dtype)
+    Y = np.asarray(value(Y), dtype=dtype)
+    params = {key: np.asarray(value(array)) for key, array in params.items()}
     cost_and_grads = value_and_grad(model_cost)
     costs: list[float] = []
     bar = _Progress(num_iterations, progress)

@@ -5,24 +5,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
 
 class TreeDef(NamedTuple):
-    """The shape of a pytree without its leaves: ``kind`` is leaf, none, dict, list or tuple."""
+    """A pytree's structure without its leaves: ``node_type`` is None for a leaf; ``keys`` are a
+    dict's keys. Hashable, so that ``jit`` can key its cache on it."""
 
-    kind: str
+    node_type: type | None
     keys: tuple[Any, ...] = ()
     children: tuple[TreeDef, ...] = ()
-    node_type: type | None = None
-    num_leaves: int = 0
+    num_leaves: int = 1
 
 
-_LEAF = TreeDef("leaf", num_leaves=1)
-_NONE = TreeDef("none")
+LEAF = TreeDef(None)
 
 
 def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
@@ -32,78 +31,33 @@ def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
 
 def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
-    start = len(leaves)
-    if isinstance(tree, dict):
-        keys = tuple(tree)
-        children = _flatten_children(tree.values(), leaves)
-        return TreeDef("dict", keys, children, type(tree), len(leaves) - start)
-    if isinstance(tree, (list, tuple)):
-        children = _flatten_children(tree, leaves)
-        kind = "list" if isinstance(tree, list) else "tuple"
-        return TreeDef(kind, (), children, type(tree), len(leaves) - start)
-    if tree is None:
-        return _NONE
-    leaves.append(tree)
-    return _LEAF
-
-
-def _flatten_children(children: Iterable[Any], leaves: list[Any]) -> tuple[TreeDef, ...]:
-    treedefs = []
-    for child in children:
-        if type(child) is np.ndarray:  # the usual leaf, without a call: transforms flatten per call
-            leaves.append(child)
-            treedefs.append(_LEAF)
-        else:
-            treedefs.append(_flatten(child, leaves))
-    return tuple(treedefs)
+    if type(tree) is np.ndarray or (tree is not None and not isinstance(tree, (dict, list, tuple))):
+        leaves.append(tree)
+        return LEAF
+    start, items = len(leaves), tree.values() if isinstance(tree, dict) else tree or ()
+    children = tuple([_flatten(child, leaves) for child in items])
+    return TreeDef(type(tree), tuple(tree) if isinstance(tree, dict) else (), children,
+                   len(leaves) - start)
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
     """The inverse of ``tree_flatten``."""
     if len(leaves) != treedef.num_leaves:
         raise ValueError(
-            f"tree_unflatten: got {len(leaves)} leaves, the structure holds {treedef.num_leaves}"
-        )
+            f"tree_unflatten: got {len(leaves)} leaves, the structure holds {treedef.num_leaves}")
     return _unflatten(treedef, iter(leaves))
 
 
 def _unflatten(treedef: TreeDef, leaves: Any) -> Any:
-    if treedef.kind == "leaf":
+    node_type: Any = treedef.node_type
+    if node_type is None:
         return next(leaves)
-    if treedef.kind == "none":
+    children = [next(leaves) if c is LEAF else _unflatten(c, leaves) for c in treedef.children]
+    if node_type is type(None):
         return None
-    children = [
-        next(leaves) if child is _LEAF else _unflatten(child, leaves) for child in treedef.children
-    ]
-    node_type = treedef.node_type
-    assert node_type is not None
-    if treedef.kind == "dict":
+    if issubclass(node_type, dict):
         return node_type(zip(treedef.keys, children))
-    if node_type is tuple or node_type is list:
-        return node_type(children)
-    if treedef.kind == "tuple" and hasattr(node_type, "_fields"):
-        return node_type(*children)  # a named tuple
-    return node_type(children)
-
-
-def tree_paths(tree: Any) -> list[str]:
-    """A readable path for each leaf, in ``tree_flatten`` order: ``W1``, ``[0]``, ``layer.W``."""
-    paths: list[str] = []
-    _paths(tree, "", paths)
-    return paths
-
-
-def _paths(tree: Any, prefix: str, paths: list[str]) -> None:
-    if tree is None:
-        return
-    if isinstance(tree, dict):
-        for key, child in tree.items():
-            _paths(child, f"{prefix}.{key}" if prefix else str(key), paths)
-    elif isinstance(tree, (list, tuple)):
-        for i, child in enumerate(tree):
-            _paths(child, f"{prefix}[{i}]", paths)
-    else:
-        paths.append(prefix)
+    return node_type(*children) if hasattr(node_type, "_fields") else node_type(children)
 
 
 def tree_map(function: Callable[..., Any], tree: Any, *rest: Any) -> Any:
@@ -113,24 +67,45 @@ def tree_map(function: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     return tree_unflatten(treedef, [function(*group) for group in zip(leaves, *others)])
 
 
+def tree_paths(tree: Any, prefix: str = "") -> list[str]:
+    """A readable path for each leaf, in ``tree_flatten`` order: ``W1``, ``[0]``, ``layer.W``."""
+    if isinstance(tree, dict):
+        return [p for key, child in tree.items()
+                for p in tree_paths(child, f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(tree, (list, tuple)):
+        return [p for i, v in enumerate(tree) for p in tree_paths(v, f"{prefix}[{i}]")]
+    return [] if tree is None else [prefix]
+
+
 def argument_names(args: tuple[Any, ...]) -> list[str]:
     """Names for the leaves of a function's positional arguments, in ``tree_flatten`` order.
 
     A plain array argument is ``x0``, ``x1``, …; a leaf inside a container is named by its
     path there (``params['W1']`` is ``W1``), prefixed ``x0.`` only where names would clash.
     """
-    per_argument = [
-        [f"x{i}"] if _is_leaf(arg) else tree_paths(arg) for i, arg in enumerate(args)
-    ]
+    leaf = [arg is not None and not isinstance(arg, (dict, list, tuple)) for arg in args]
+    per_argument = [[f"x{i}"] if leaf[i] else tree_paths(arg) for i, arg in enumerate(args)]
     flat = [name for names in per_argument for name in names]
     if len(set(flat)) == len(flat):
         return flat
-    return [
-        name if _is_leaf(arg) else f"x{i}.{name}".replace(".[", "[")
-        for i, (arg, names) in enumerate(zip(args, per_argument))
-        for name in names
-    ]
+    return [name if leaf[i] else f"x{i}.{name}".replace(".[", "[")
+            for i, names in enumerate(per_argument) for name in names]
 
 
-def _is_leaf(tree: Any) -> bool:
-    return tree is not None and not isinstance(tree, (dict, list, tuple))
+def ravel_pytree(tree: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """Every leaf in one flat vector (in their common dtype), and the function that cuts such a
+    vector back into the tree, each leaf in its own shape and dtype (as ``jax.flatten_util``)."""
+    leaves, treedef = tree_flatten(tree)
+    arrays = [np.asarray(leaf) for leaf in leaves]
+    bounds = np.cumsum([0] + [a.size for a in arrays])
+
+    def unravel(vector: np.ndarray) -> Any:
+        return tree_unflatten(treedef, [vector[start:stop].reshape(a.shape).astype(a.dtype)
+                                        for a, start, stop in zip(arrays, bounds, bounds[1:])])
+
+    return np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0), unravel
+
+
+def tree_vdot(a: Any, b: Any) -> float:
+    """Σ over the leaves of a and b (same structure) of their elementwise products."""
+    return float(sum(np.vdot(x, y) for x, y in zip(tree_flatten(a)[0], tree_flatten(b)[0])))

@@ -1,10 +1,11 @@
-"""The Tensor: a numpy array plus the record of the op that made it.
+"""The ground floor: ``Tensor``, ``Primitive`` and the recording switches. Imports nothing above.
 
-A Tensor is its own graph node. A leaf has ``op is None``; a recorded result keeps
-``op`` (the op's name), ``args`` (its inputs: Tensors or plain constants), ``saved``
-(the inputs' numpy values) and ``vjps`` (one vector-Jacobian rule per input,
-``rule(g, out, *inputs) -> cotangent of that input``, None where the input needs none).
-Nothing is recorded unless an input requires grad and recording is on.
+A Tensor wraps a numpy array. Calling a Primitive on Tensors records an equation on its result,
+as a jaxpr does: ``primitive``, ``inputs`` (Tensors or constants) and ``params`` (plain data:
+axes, shapes, bounds, …). It is recorded when an input needs a gradient, or when the input
+belongs to a program being traced (``jit``, ``export_onnx``, ``make_graph``); otherwise the
+result is a constant. Tensor's operators and methods are the functions that ops.py (and
+autodiff.py: ``backward``) register in ``OPS`` by name, so this module imports nothing above it.
 """
 
 from __future__ import annotations
@@ -14,169 +15,256 @@ from contextlib import contextmanager
 from typing import Any, Union
 
 import numpy as np
-from typing_extensions import Self  # typing.Self is 3.11+
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, bool, Sequence[Any]]
 Rule = Callable[..., Any]
+OPS: dict[str, Callable[..., Any]] = {}  # name -> op, filled by the modules above
 
 
-class _Mode:
-    """Process-wide switches read on every op: recording and anomaly detection."""
+class State:
+    """What every op reads: recording on, anomaly checks, the open tape, the traced program."""
 
-    record = True
-    detect_anomaly = False
-    # While a functional transform runs its function, the nodes it records, in order.
-    tape: list[Tensor] | None = None
+    record, anomaly = True, False
+    tape: list[Tensor] | None = None  # the nodes recorded while a transform or a trace runs
+    program: Program | None = None  # the program being traced, if any
+
+
+class Program:
+    """A program trace (``jit(f)``, …): its Tensors carry it, and reading their values in Python
+    while it is traced is an error naming ``name``."""
+
+    def __init__(self, name: str):
+        self.name = name
 
 
 @contextmanager
-def no_grad() -> Iterator[None]:
+def switch(setting: str, value: Any) -> Iterator[None]:
+    """Set one of ``State``'s settings inside the block; the old value comes back after."""
+    previous = getattr(State, setting)
+    setattr(State, setting, value)
+    try:
+        yield
+    finally:
+        setattr(State, setting, previous)
+
+
+def no_grad() -> Any:
     """Record nothing inside the block: results are constants."""
-    previous, _Mode.record = _Mode.record, False
-    try:
-        yield
-    finally:
-        _Mode.record = previous
+    return switch("record", False)
 
 
-@contextmanager
-def enable_grad() -> Iterator[None]:
+def enable_grad() -> Any:
     """Record again inside a ``no_grad`` block (used to record a backward pass)."""
-    previous, _Mode.record = _Mode.record, True
-    try:
-        yield
-    finally:
-        _Mode.record = previous
+    return switch("record", True)
 
 
-@contextmanager
-def detect_anomaly() -> Iterator[None]:
+def detect_anomaly() -> Any:
     """Raise at the first op whose output holds NaN or inf, naming that op."""
-    previous, _Mode.detect_anomaly = _Mode.detect_anomaly, True
-    try:
-        yield
-    finally:
-        _Mode.detect_anomaly = previous
+    return switch("anomaly", True)
 
 
 def is_grad_enabled() -> bool:
-    return _Mode.record
+    return State.record
 
 
-def _value(data: Any) -> Any:
-    return data.data if isinstance(data, Tensor) else data
+def value(x: Any) -> Any:
+    """The numpy value behind a Tensor; anything else as it is."""
+    return x.data if type(x) is Tensor else x
+
+
+def numeric(x: Any, what: str) -> np.ndarray:
+    """``x`` as a numeric (bool, int or float) array, or a TypeError naming ``what``."""
+    try:
+        array = np.asarray(value(x))
+    except ValueError:  # a ragged nested list
+        array = np.empty(0, dtype=object)
+    if array.dtype.kind in "biuf":
+        return array
+    raise TypeError(f"{what}: expected a Tensor or a number (or a numeric numpy array), got "
+                    f"{type(x).__name__} of dtype {array.dtype}")
+
+
+def check_finite(array: Any, message: str) -> None:
+    """FloatingPointError(``message``, its ``{kind}`` NaN or inf) where a float array has one."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        kind = "NaN" if np.isnan(array).any() else "inf"
+        raise FloatingPointError(f"detect_anomaly: {message.format(kind=kind)}")
+
+
+class TracedValueError(TypeError):
+    """A traced program's value read in Python: the program would silently depend on it."""
+
+
+class Primitive:
+    """An op the engine records: ``impl(*arrays, **params)`` computes it with numpy.
+
+    ``vjps[i](g, out, *inputs, **params)`` gives the cotangent of input i from the output's
+    cotangent ``g``, written with the engine's operators so that it runs on arrays (backward)
+    and on Tensors (``create_graph``, traced programs); None where there is no rule. For ops of
+    any number of inputs, ``vjps`` is a function of the position giving the rule; ``vjps=None``
+    means no gradient at all (comparisons). ``math`` is the rule as a formula;
+    ``flops(out_shape, *in_shapes, **params)`` counts FLOPs (None: no count known); ``error``
+    explains numpy's errors with ``{shapes}``, ``{error}`` and the params; ``out`` says that
+    ``impl`` takes ``out=`` (for ``jit``'s buffers).
+    """
+
+    def __init__(self, name: str, impl: Callable[..., Any],
+                 vjps: Sequence[Rule | None] | Callable[[int], Rule] | None = (), math: str = "",
+                 flops: Callable[..., int] | None = None,
+                 error: str = "{error} (input shapes {shapes})", out: bool = False):
+        self.name, self.impl, self.vjps, self.math = name, impl, vjps, math
+        self.flops, self.error, self.out = flops, error, out
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name!r})"
+
+    def rule(self, position: int) -> Rule | None:
+        vjps = self.vjps
+        if vjps is None or type(vjps) is tuple:
+            return vjps[position] if vjps and position < len(vjps) else None
+        return vjps(position)  # type: ignore[operator]
+
+    def __call__(self, *inputs: Any, **params: Any) -> Tensor:
+        """Run the op on ``inputs`` (Tensors, arrays, numbers): a recorded node when an input
+        needs a gradient or belongs to the program being traced, else a constant."""
+        arrays, needs, traces, program, rules = [], False, 0, None, self.vjps
+        for position, x in enumerate(inputs):
+            if type(x) is not Tensor:
+                arrays.append(x)
+                continue
+            arrays.append(x.data)
+            if x.requires_grad:
+                if type(rules) is tuple and (position >= len(rules) or rules[position] is None):
+                    raise TypeError(f"{self.name}: input {position} requires grad, but the "
+                                    "primitive has no VJP rule for it; give it one, or pass a "
+                                    "constant (tg.stop_gradient)")
+                needs, traces = True, traces | x.traces
+            if x.program is not None and x.program is State.program:
+                program = x.program
+        try:
+            data = self.impl(*arrays, **params) if params else self.impl(*arrays)
+            data = data if type(data) is np.ndarray else np.asarray(data)
+            if data.dtype.kind not in "biuf":
+                raise TypeError
+        except (ValueError, IndexError, TypeError) as error:
+            for position, x in enumerate(inputs):
+                numeric(x, f"{self.name}: input {position}")
+            shapes = " and ".join(str(np.shape(a)) for a in arrays)
+            text = f"{self.name}: {self.error.format(shapes=shapes, error=error, **params)}"
+            raise (IndexError if isinstance(error, IndexError) else ValueError)(text) from None
+        out = Tensor.__new__(Tensor)
+        out.data, out.grad, out.name = data, None, None
+        out.requires_grad = grad = needs and rules is not None and State.record
+        if grad or program is not None:
+            out.primitive, out.inputs, out.params, out.arrays = self, inputs, params, arrays
+            out.program, out.traces = program, traces if grad else 0
+            if State.tape is not None:
+                State.tape.append(out)
+        else:
+            out.primitive = out.inputs = out.params = out.arrays = out.program = None
+            out.traces = 0
+        if State.anomaly:
+            self.check(arrays, data)
+        return out
+
+    def check(self, arrays: list[Any], data: np.ndarray) -> None:
+        """``detect_anomaly``: an input, or else this op, brought a NaN or an inf in."""
+        for position, array in enumerate(arrays):
+            check_finite(np.asarray(array), f"input {position} of op '{self.name}' (shape "
+                         f"{np.shape(array)}) already holds {{kind}}: it comes from outside the "
+                         "recorded ops (data or a parameter)")
+        check_finite(data, f"op '{self.name}' produced {{kind}} (output shape {data.shape})")
+
+
+def _method(op: str, reflected: bool = False, binary: bool = False) -> Callable[..., Tensor]:
+    """A Tensor method calling the op registered as ``op`` (``reflected``: operands swapped)."""
+    if reflected:
+        return lambda self, other: OPS[op](other, self)
+    if binary:  # the operators: no argument packing on the hot path
+        return lambda self, other: OPS[op](self, other)
+    return lambda self, *args, **params: OPS[op](self, *args, **params)
+
+
+def _read(convert: Callable[[np.ndarray], Any], what: str) -> Callable[[Tensor], Any]:
+    """A Tensor method giving ``convert(its values)``: ``what`` reads them in Python."""
+    return lambda self: convert(self.concrete(what))
 
 
 class Tensor:
     """An n-d array that records the ops applied to it, for reverse-mode autodiff."""
 
-    __slots__ = (
-        "__weakref__",
-        "args",
-        "data",
-        "grad",
-        "name",
-        "op",
-        "requires_grad",
-        "saved",
-        "traces",
-        "vjps",
-    )
-    # numpy must hand binary ops with a Tensor on the right back to the Tensor's reflected op.
-    __array_ufunc__ = None
-
-    data: np.ndarray
+    __slots__ = ("__weakref__", "arrays", "data", "grad", "inputs", "name", "params",
+                 "primitive", "program", "requires_grad", "traces")
     grad: np.ndarray | Tensor | None  # a Tensor after backward(create_graph=True)
-    requires_grad: bool
-    op: str | None
-    args: tuple[Any, ...] | None
-    saved: tuple[Any, ...] | None
-    vjps: tuple[Rule | None, ...] | None
-    name: str | None
-    # One bit per functional transform whose inputs this tensor depends on (see functional).
-    traces: int
+    primitive: Primitive | None  # None for a leaf or a constant
+    inputs: tuple[Any, ...] | None  # None for a leaf, and once backward released the node
+    arrays: list[Any] | None  # the inputs' numpy values, which the rules read
+    params: dict[str, Any] | None
+    program: Program | None  # the program trace this belongs to
+    # and ``traces``: one bit per functional transform whose inputs this depends on
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, name: str | None = None):
-        array = data if type(data) is np.ndarray else np.asarray(_value(data))
-        kind = array.dtype.kind
-        if kind != "f":
-            if kind not in "biu":
-                raise TypeError(
-                    f"Tensor: expected numeric data, got dtype {array.dtype} "
-                    f"(from {type(data).__name__})"
-                )
-            if requires_grad:
-                array = array.astype(np.float64)
-        self.data = array
-        self.grad = None
-        self.requires_grad = bool(requires_grad)
-        self.op = self.args = self.saved = self.vjps = None
+        array = data if type(data) is np.ndarray and data.dtype.kind in "biuf" else numeric(
+            data, "Tensor: data")
+        if requires_grad and array.dtype.kind != "f":
+            array = array.astype(np.float64)
+        self.data, self.grad, self.requires_grad, self.name = array, None, bool(requires_grad), name
+        self.primitive = self.inputs = self.params = self.arrays = self.program = None
         self.traces = 0
-        self.name = name
 
-    # --- what it is ------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return self.data.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
-
-    @property
-    def is_leaf(self) -> bool:
-        return self.op is None
-
-    def numpy(self) -> np.ndarray:
-        return self.data
-
-    def item(self) -> float:
-        return self.data.item()
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    is_leaf = property(lambda self: self.primitive is None)
+    op = property(lambda self: None if self.primitive is None else self.primitive.name)
+    __hash__ = object.__hash__  # `==` is elementwise: identity is the hash, as for arrays in dicts
 
     def __len__(self) -> int:
         return len(self.data)
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
-        op = f", op={self.op}" if self.op else ""
         body = np.array2string(self.data, precision=4, threshold=6, edgeitems=2)
+        op = f", op={self.op}" if self.primitive else ""
         return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}{grad}{op})"
 
-    def __bool__(self) -> bool:
-        return bool(self.data)
+    # --- its values in Python: never while its program is traced ------------------------------
+    def concrete(self, what: str) -> np.ndarray:
+        """``data`` for ``what`` (``float()``, …); a TracedValueError inside a program trace."""
+        if self.program is not None and self.program is State.program:
+            raise TracedValueError(
+                f"{self.program.name}: {what} reads the value of a traced Tensor (shape "
+                f"{self.shape}) in Python, so the program would silently keep this call's value. "
+                "Compute with the ops instead (tg.where(condition, x, y) for a choice), or make "
+                "the argument static (static_argnums)")
+        return self.data
 
-    def __float__(self) -> float:
-        return float(self.data)
+    numpy = _read(np.asarray, ".numpy()")
+    item = _read(np.ndarray.item, ".item()")
+    __bool__ = _read(bool, "bool() (an `if`, `and`, `or` or `while` on it)")
+    __float__, __int__ = _read(float, "float()"), _read(int, "int()")
 
-    # `==` is elementwise, so identity is the hash, as for numpy arrays held in dicts.
-    __hash__ = object.__hash__
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        data = self.concrete("np.asarray()")
+        return data.astype(dtype) if dtype is not None else data.copy() if copy else data
 
-    # --- graph -----------------------------------------------------------------------
-    def backward(
-        self,
-        grad: ArrayLike | None = None,
-        retain_graph: bool = False,
-        create_graph: bool = False,
-    ) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
-        from tinygrad_nn.autodiff import backward
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # `array + tensor` lands here: the op of the same meaning runs, so it is recorded
+        name = _UFUNCS.get(ufunc.__name__, ufunc.__name__)
+        if method == "__call__" and not kwargs and name in OPS:
+            return OPS[name](*inputs)
+        return _plain_numpy(f"np.{ufunc.__name__}", getattr(ufunc, method), inputs, kwargs)
 
-        backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        return _plain_numpy(f"np.{func.__name__}", func, args, kwargs)
 
     def detach(self) -> Tensor:
         """The same data as a constant: gradients stop here."""
         return Tensor(self.data)
 
-    def requires_grad_(self, requires_grad: bool = True) -> Self:
-        if self.op is not None:
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if self.primitive is not None:
             raise ValueError("requires_grad_: only a leaf tensor can change requires_grad")
         if requires_grad and self.data.dtype.kind != "f":
             self.data = self.data.astype(np.float64)
@@ -186,207 +274,56 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def graph(self) -> Any:
-        """The recorded graph that produced this tensor, for printing or drawing."""
-        from tinygrad_nn.graph import graph_of
-
-        return graph_of(self)
-
-    # --- arithmetic ------------------------------------------------------------------
-    def __add__(self, other: ArrayLike) -> Tensor:
-        return _ops.add(self, other)
-
-    def __radd__(self, other: ArrayLike) -> Tensor:
-        return _ops.add(other, self)
-
-    def __sub__(self, other: ArrayLike) -> Tensor:
-        return _ops.sub(self, other)
-
-    def __rsub__(self, other: ArrayLike) -> Tensor:
-        return _ops.sub(other, self)
-
-    def __mul__(self, other: ArrayLike) -> Tensor:
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other: ArrayLike) -> Tensor:
-        return _ops.mul(other, self)
-
-    def __truediv__(self, other: ArrayLike) -> Tensor:
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other: ArrayLike) -> Tensor:
-        return _ops.div(other, self)
-
-    def __pow__(self, other: ArrayLike) -> Tensor:
-        return _ops.power(self, other)
-
-    def __rpow__(self, other: ArrayLike) -> Tensor:
-        return _ops.power(other, self)
-
-    def __matmul__(self, other: ArrayLike) -> Tensor:
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other: ArrayLike) -> Tensor:
-        return _ops.matmul(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _ops.neg(self)
-
     def __pos__(self) -> Tensor:
         return self
 
-    def __abs__(self) -> Tensor:
-        return _ops.abs(self)
-
-    def __getitem__(self, index: Any) -> Tensor:
-        return _ops.getitem(self, index)
-
-    # Comparisons give constant tensors: they have no gradient.
-    def __lt__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data < _ops.value(other))
-
-    def __le__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data <= _ops.value(other))
-
-    def __gt__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data > _ops.value(other))
-
-    def __ge__(self, other: ArrayLike) -> Tensor:
-        return Tensor(self.data >= _ops.value(other))
-
-    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
-        return Tensor(self.data == _ops.value(other))
-
-    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
-        return Tensor(self.data != _ops.value(other))
-
-    # --- methods ---------------------------------------------------------------------
-    @property
-    def T(self) -> Tensor:
-        return _ops.transpose(self)
-
-    def exp(self) -> Tensor:
-        return _ops.exp(self)
-
-    def log(self) -> Tensor:
-        return _ops.log(self)
-
-    def sqrt(self) -> Tensor:
-        return _ops.sqrt(self)
-
-    def abs(self) -> Tensor:
-        return _ops.abs(self)
-
-    def relu(self) -> Tensor:
-        return _ops.relu(self)
-
-    def sigmoid(self) -> Tensor:
-        return _ops.sigmoid(self)
-
-    def tanh(self) -> Tensor:
-        return _ops.tanh(self)
-
-    def softplus(self) -> Tensor:
-        return _ops.softplus(self)
-
-    def log_sigmoid(self) -> Tensor:
-        return _ops.log_sigmoid(self)
-
-    def clip(self, low: float | None, high: float | None) -> Tensor:
-        return _ops.clip(self, low, high)
-
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _ops.sum(self, axis, keepdims)
-
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _ops.mean(self, axis, keepdims)
-
-    def max(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return _ops.max(self, axis, keepdims)
-
-    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)  # type: ignore[arg-type]
-
-    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
-        return _ops.transpose(self, (axes[0] if len(axes) == 1 else axes) or None)  # type: ignore[arg-type]
-
-    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        return _ops.swapaxes(self, axis1, axis2)
-
-    def flatten(self) -> Tensor:
-        return _ops.reshape(self, (-1,))
-
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
-        return _ops.broadcast_to(self, tuple(shape))
-
-    def astype(self, dtype: Any) -> Tensor:
-        return _ops.astype(self, dtype)
+    # --- operators and methods: the ops registered under these names ---------------------------
+    backward, graph = _method("backward"), _method("graph")
+    __add__, __radd__ = _method("add", binary=True), _method("add", reflected=True)
+    __sub__, __rsub__ = _method("sub", binary=True), _method("sub", reflected=True)
+    __mul__, __rmul__ = _method("mul", binary=True), _method("mul", reflected=True)
+    __truediv__, __rtruediv__ = _method("div", binary=True), _method("div", reflected=True)
+    __pow__, __rpow__ = _method("power", binary=True), _method("power", reflected=True)
+    __matmul__, __rmatmul__ = _method("matmul", binary=True), _method("matmul", reflected=True)
+    __neg__, __abs__, __getitem__ = _method("neg"), _method("abs"), _method("getitem")
+    __lt__, __le__ = _method("less"), _method("less_equal")
+    __gt__, __ge__ = _method("greater"), _method("greater_equal")
+    __eq__, __ne__ = _method("equal"), _method("not_equal")  # type: ignore[assignment]
+    T = property(_method("transpose"))
+    exp, log, sqrt, abs = _method("exp"), _method("log"), _method("sqrt"), _method("abs")
+    relu, sigmoid, tanh = _method("relu"), _method("sigmoid"), _method("tanh")
+    softplus, log_sigmoid, clip = _method("softplus"), _method("log_sigmoid"), _method("clip")
+    sum, mean, max, argmax = _method("sum"), _method("mean"), _method("max"), _method("argmax")
+    reshape, flatten, astype = _method("reshape"), _method("flatten"), _method("astype")
+    transpose, swapaxes = _method("transpose"), _method("swapaxes")
+    broadcast_to = _method("broadcast_to")
 
 
-def record(data: Any, op: str, args: tuple[Any, ...], vjps: tuple[Rule | None, ...]) -> Tensor:
-    """Wrap an op's result; record the op when an input requires grad and recording is on.
-
-    ``args`` are the op's inputs (Tensors or constants); ``vjps[i]`` is the rule for
-    ``args[i]`` (None where that input has no gradient).
-    """
-    saved = tuple(arg.data if isinstance(arg, Tensor) else arg for arg in args)
-    needs = [isinstance(arg, Tensor) and arg.requires_grad for arg in args]
-    needed = tuple(rule if need else None for rule, need in zip(vjps, needs))
-    traces = 0
-    for arg, need in zip(args, needs):
-        if need:
-            traces |= arg.traces
-    return result(data, op, args, saved, needed, any(needs), traces)
+_UFUNCS = {"subtract": "sub", "multiply": "mul", "divide": "div", "negative": "neg",
+           "absolute": "abs"}  # numpy's names that differ from the ops'
 
 
-def result(
-    data: Any,
-    op: str,
-    args: tuple[Any, ...],
-    saved: tuple[Any, ...],
-    vjps: tuple[Rule | None, ...],
-    requires_grad: bool,
-    traces: int,
-) -> Tensor:
-    """``record`` for ops that already know their inputs' values (``saved``), which inputs
-    need a gradient (``vjps[i]`` is None for the others) and the union of their ``traces``:
-    the hot path."""
-    out = Tensor.__new__(Tensor)
-    # numpy gives 0-d results back as numpy scalars; a Tensor always holds an ndarray.
-    out.data = data if type(data) is np.ndarray else np.asarray(data)
-    out.grad = None
-    out.name = None
-    if requires_grad and _Mode.record:
-        out.requires_grad = True
-        out.op, out.args, out.saved, out.vjps, out.traces = op, args, saved, vjps, traces
-        if _Mode.tape is not None:
-            _Mode.tape.append(out)
-    else:
-        out.requires_grad = False
-        out.op = out.args = out.saved = out.vjps = None
-        out.traces = 0
-    if _Mode.detect_anomaly:
-        _check_finite(out.data, op, args)
-    return out
+def _plain_numpy(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """A numpy function on Tensors' values; an error where it would drop a gradient."""
+
+    def plain(item: Any) -> Any:
+        if type(item) is Tensor:
+            if name in ("np.shape", "np.ndim", "np.size", "np.result_type"):
+                return item.data  # what it is, not its values
+            if item.requires_grad:
+                raise TypeError(f"{name} got a Tensor that requires grad: numpy would compute on "
+                                "its values and drop the gradient. Use the tinygrad_nn op (tg.sum, "
+                                "tg.exp, …), or pass t.detach() to leave the graph on purpose")
+            return item.concrete(name)
+        return type(item)(plain(part) for part in item) if type(item) in (list, tuple) else item
+
+    return function(*plain(tuple(args)), **{key: plain(v) for key, v in kwargs.items()})
 
 
 def input_leaf(data: np.ndarray, traces: int) -> Tensor:
-    """A leaf that requires grad around a float array: a transform's input, made per call
-    (``Tensor(data, requires_grad=True)`` without the checks its caller already made)."""
+    """A leaf that requires grad around a float array (a transform's input), made without the
+    checks its caller already made."""
     out = Tensor.__new__(Tensor)
     out.data, out.grad, out.name, out.requires_grad, out.traces = data, None, None, True, traces
-    out.op = out.args = out.saved = out.vjps = None
+    out.primitive = out.inputs = out.params = out.arrays = out.program = None
     return out
-
-
-def _check_finite(data: np.ndarray, op: str, args: tuple[Any, ...]) -> None:
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        shapes = ", ".join(str(np.shape(_ops.value(arg))) for arg in args)
-        kind = "NaN" if np.isnan(data).any() else "inf"
-        raise FloatingPointError(
-            f"detect_anomaly: op '{op}' produced {kind} (output shape {data.shape}, "
-            f"input shapes {shapes})"
-        )
-
-
-from tinygrad_nn import ops as _ops  # noqa: E402  (ops builds on Tensor; Tensor's methods call ops)
