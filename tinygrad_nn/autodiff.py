@@ -63,7 +63,7 @@ def backprop(root: Tensor, seed: Any, *, order: Iterable[Tensor] | None = None,
     keep, check, cotangents = frozenset(targets), State.anomaly, {root: seed}
     for node in toposort(root) if order is None else order:
         primitive, inputs, params = node.primitive, node.inputs, node.params
-        if primitive is None or keep and node in keep:
+        if primitive is None or (keep and node in keep):
             continue  # a leaf or a target: its cotangent is an answer
         if (g := cotangents.pop(node, None)) is None:
             continue  # no path from root carries a cotangent here
