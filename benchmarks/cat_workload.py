@@ -40,8 +40,10 @@ from contenders import (
 
 import tinygrad_nn as tg
 
-# The issue's bars: engine / floor by dtype, and engine / hand-written in float64.
+# The bars: eager engine / floor by dtype (issue 5), jitted / floor (issue 10), and engine /
+# hand-written in float64.
 FLOOR_BARS = {"float64": 1.10, "float32": 1.15}
+JIT_FLOOR_BARS = {"float64": 1.05, "float32": 1.08}
 HANDWRITTEN_BAR_FLOAT64 = 0.75
 
 
@@ -91,6 +93,7 @@ def time_workload(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespa
     timings = alternate(factories, args.rounds, args.warmup, args.inner)
     print_times(timings, "ms")
     print("medians of per-round ratios:")
+    print_ratio("engine, jit / floor", timings.ratio("engine, jit", "floor"), JIT_FLOOR_BARS[name])
     print_ratio("engine / floor", timings.ratio("engine", "floor"), FLOOR_BARS[name])
     handwritten_bar = HANDWRITTEN_BAR_FLOAT64 if name == "float64" else None
     print_ratio("engine / handwritten", timings.ratio("engine", "handwritten"), handwritten_bar)
@@ -101,6 +104,9 @@ def time_workload(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespa
     if "torch" in factories:
         print_ratio("torch / engine", timings.ratio("torch", "engine"))
         print_ratio("torch / floor", timings.ratio("torch", "floor"))
+    if "jax.jit" in timings.per_round:
+        print_ratio("jax.jit / floor", timings.ratio("jax.jit", "floor"))
+        print_ratio("jax.jit / engine, jit", timings.ratio("jax.jit", "engine, jit"))
     print()
 
 

@@ -170,6 +170,18 @@ def import_torch() -> Any:
     return torch
 
 
+def import_jax() -> Any:
+    """The jax module in float64 mode, or None: JAX is a contender when installed (the ``bench``
+    extra), never a dependency. Its CPU backend, as on this machine."""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    try:
+        import jax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)  # so that float64 stays float64
+    return jax
+
+
 # --------------------------------------------------------------------------- data and parameters
 
 

@@ -7,6 +7,9 @@
 - ``HandwrittenTraining``: the course's hand-written numpy (course 1, week 4), its formulas.
 - ``FloorTraining``: only what no method avoids — W1·X forward, dZ1·Xᵀ backward, W1 update.
 - ``TorchTraining``: the same net and cost in PyTorch eager with autograd (when installed).
+- ``JitTraining``: the engine's step (``value_and_grad`` and ``nn.sgd_update``) under
+  ``tg.jit``, the parameters donated so that they update in place.
+- ``JaxTraining``: the same step in JAX under ``jax.jit``, parameters donated (when installed).
 
 Each has ``step()``: one iteration (forward, cost, backward, update), and each starts from its
 own copy of the parameters.
@@ -14,10 +17,10 @@ own copy of the parameters.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from common import StepFactory, import_torch
+from common import StepFactory, import_jax, import_torch
 
 import tinygrad_nn as tg
 from tinygrad_nn import nn
@@ -59,6 +62,27 @@ class EngineTraining:
     def step(self) -> Any:
         cost, grads = self.cost_and_grads(self.params, self.X, self.Y)
         self.params = nn.sgd_update(self.params, grads, self.learning_rate, donate_grads=True)
+        return cost
+
+
+def engine_step(params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float) -> Any:
+    """One training step as a pure function: cost, gradients and the update."""
+    cost, grads = tg.value_and_grad(engine_cost)(params, X, Y)
+    return nn.sgd_update(params, grads, learning_rate), cost
+
+
+JITTED_STEP = tg.jit(engine_step, donate_argnums=0)  # one for all runs: traced once
+
+
+class JitTraining(EngineTraining):
+    """``engine_step`` under ``tg.jit``: traced once, then replayed; the parameters donated."""
+
+    def __init__(self, params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float):
+        super().__init__(params, X, Y, learning_rate)
+        self.jitted = JITTED_STEP
+
+    def step(self) -> Any:
+        self.params, cost = self.jitted(self.params, self.X, self.Y, self.learning_rate)
         return cost
 
 
@@ -262,6 +286,41 @@ class TorchTraining:
         return cost.detach()
 
 
+# --------------------------------------------------------------------------- JAX
+
+
+class JaxTraining:
+    """The same net, cost and update in JAX, the whole step under ``jax.jit`` with the
+    parameters donated (XLA on the CPU)."""
+
+    compiled: ClassVar[dict[float, Any]] = {}  # one jitted step per learning rate
+
+    def __init__(self, jax: Any, params: Params, X: np.ndarray, Y: np.ndarray,
+                 learning_rate: float):
+        jnp = jax.numpy
+        if learning_rate not in self.compiled:
+            def cost(params: Any, X: Any, Y: Any) -> Any:
+                A, L = X, layer_count(params)
+                for layer in range(1, L):
+                    A = jnp.maximum(params[f"W{layer}"] @ A + params[f"b{layer}"], 0.0)
+                AL = jax.nn.sigmoid(params[f"W{L}"] @ A + params[f"b{L}"])
+                return -(Y * jnp.log(AL) + (1 - Y) * jnp.log(1 - AL)).mean()
+
+            def step(params: Any, X: Any, Y: Any) -> Any:
+                value, grads = jax.value_and_grad(cost)(params, X, Y)
+                return {k: params[k] - learning_rate * grads[k] for k in params}, value
+
+            self.compiled[learning_rate] = jax.jit(step, donate_argnums=0)
+        self.jitted = self.compiled[learning_rate]
+        self.params = {k: jnp.asarray(v) for k, v in params.items()}
+        self.X, self.Y = jnp.asarray(X), jnp.asarray(Y)
+
+    def step(self) -> Any:
+        self.params, cost = self.jitted(self.params, self.X, self.Y)
+        cost.block_until_ready()  # JAX runs asynchronously: time the work, not its dispatch
+        return cost
+
+
 # --------------------------------------------------------------------------- the race
 
 
@@ -272,10 +331,12 @@ def training_factories(
     learning_rate: float,
     with_floor: bool,
     with_torch: bool,
+    with_jax: bool = True,
 ) -> dict[str, StepFactory]:
-    """Fresh training runs from ``params``, by contender name (torch only when installed)."""
+    """Fresh training runs from ``params``, by contender name (torch and JAX when installed)."""
     factories: dict[str, StepFactory] = {
         "engine": lambda: EngineTraining(params, X, Y, learning_rate).step,
+        "engine, jit": lambda: JitTraining(params, X, Y, learning_rate).step,
         "engine, dict update": lambda: EngineDictUpdateTraining(params, X, Y, learning_rate).step,
         "handwritten": lambda: HandwrittenTraining(params, X, Y, learning_rate).step,
     }
@@ -287,4 +348,9 @@ def training_factories(
         factories["torch"] = lambda: TorchTraining(torch, params, X, Y, learning_rate).step
     elif with_torch:
         print("torch: not installed, its contender is skipped")
+    jax = import_jax() if with_jax else None
+    if jax is not None:
+        factories["jax.jit"] = lambda: JaxTraining(jax, params, X, Y, learning_rate).step
+    elif with_jax:
+        print("jax: not installed (pip install -e '.[bench]'), its contender is skipped")
     return factories

@@ -9,6 +9,7 @@ from tinygrad_nn.autodiff import GraphReleasedError
 from tinygrad_nn.functional import grad, value_and_grad, vjp
 from tinygrad_nn.gradcheck import GradCheck, check_grads
 from tinygrad_nn.graph import Graph, make_graph
+from tinygrad_nn.jit import jit
 from tinygrad_nn.ops import (
     abs,
     add,
@@ -73,7 +74,7 @@ __all__ = [
     "GradCheck", "Graph", "GraphReleasedError", "Primitive", "Tensor", "TracedValueError", "abs",
     "add", "argmax", "astype", "broadcast_to", "check_grads", "clip", "concatenate", "course",
     "data", "detect_anomaly", "div", "enable_grad", "equal", "exp", "flatten", "grad", "greater",
-    "greater_equal", "is_grad_enabled", "less", "less_equal", "log", "log_sigmoid",
+    "greater_equal", "is_grad_enabled", "jit", "less", "less_equal", "log", "log_sigmoid",
     "log_softmax", "logsumexp", "make_graph", "matmul", "max", "maximum", "mean", "minimum",
     "mul", "neg", "nn", "no_grad", "not_equal", "power", "relu", "reshape", "sigmoid", "sign",
     "softmax", "softplus", "sqrt", "stack", "std", "stop_gradient", "sub", "sum", "swapaxes",
