@@ -62,7 +62,7 @@ class Jitted:
         self.donate = _positions(donate_argnums)
         self.plans: OrderedDict[Any, Plan] = OrderedDict()
         self.last: Plan | None = None  # the plan used last: its guard is tried first
-        functools.update_wrapper(self, f)  # type: ignore[arg-type]
+        functools.update_wrapper(self, f)
 
     def __call__(self, *args: Any) -> Any:
         if State.program is not None or State.tape is not None:
