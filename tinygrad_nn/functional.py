@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -108,26 +109,22 @@ class _Traced:
             hook(self.out)
 
     def pull_back(self, seed: Any, retain_graph: bool) -> Any:
-        """The inputs' cotangents (in the primals' structure) for the output's ``seed``."""
+        """The inputs' cotangents (in the primals' structure) for the output's ``seed``; recorded
+        (Tensors) inside another transform or a program trace, as ``create_graph`` does."""
         out, recorded, results = self.out, self.recorded, {}
-        if out.requires_grad and out.traces & self.bit and not recorded:
-            results = backprop(out, seed, order=reversed(self.tape), targets=self.inputs,
-                               trace=self.bit, retain_graph=retain_graph)
-        elif out.requires_grad and out.traces & self.bit:  # recorded, as create_graph does
-            with switch("record", True):
-                results = backprop(out, seed if type(seed) is Tensor else Tensor(seed),
-                                   order=reversed(self.tape), targets=self.inputs,
-                                   trace=self.bit, create_graph=True, retain_graph=True)
+        if out.requires_grad and out.traces & self.bit:
+            with switch("record", True) if recorded else nullcontext():
+                results = backprop(out, Tensor(seed) if recorded and type(seed) is not Tensor
+                                   else seed, order=reversed(self.tape), targets=self.inputs,
+                                   trace=self.bit, create_graph=recorded,
+                                   retain_graph=retain_graph or recorded)
+        # zeros for an input the output does not depend on
+        grads: list[Any] = [results.get(x) for x in self.inputs]
+        grads = [np.zeros(x.shape, x.dtype) if g is None else g for g, x in zip(grads, self.inputs)]
         handed_out: set[int] = set()
-
-        def cotangent(x: Tensor) -> Any:
-            g = results.get(x)
-            if g is None:  # the output does not depend on x
-                g = np.zeros(x.shape, x.dtype)
-                return Tensor(g) if recorded else g
-            return g if recorded else owned(g, handed_out)
-
-        return tree_unflatten(self.treedef, [cotangent(x) for x in self.inputs])
+        grads = [g if type(g) is Tensor else Tensor(g) for g in grads] if recorded else [
+            owned(g, handed_out) for g in grads]
+        return tree_unflatten(self.treedef, grads)
 
     def value(self) -> Any:
         return self.out if self.recorded else self.out.data

@@ -118,12 +118,6 @@ class Primitive:
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
 
-    def rule(self, position: int) -> Rule | None:
-        vjps = self.vjps
-        if vjps is None or type(vjps) is tuple:
-            return vjps[position] if vjps and position < len(vjps) else None
-        return vjps(position)  # type: ignore[operator]
-
     def __call__(self, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on ``inputs`` (Tensors, arrays, numbers): a recorded node when an input
         needs a gradient or belongs to the program being traced, else a constant."""
@@ -278,25 +272,21 @@ class Tensor:
         return self
 
     # --- operators and methods: the ops registered under these names ---------------------------
-    backward, graph = _method("backward"), _method("graph")
-    __add__, __radd__ = _method("add", binary=True), _method("add", reflected=True)
-    __sub__, __rsub__ = _method("sub", binary=True), _method("sub", reflected=True)
-    __mul__, __rmul__ = _method("mul", binary=True), _method("mul", reflected=True)
-    __truediv__, __rtruediv__ = _method("div", binary=True), _method("div", reflected=True)
-    __pow__, __rpow__ = _method("power", binary=True), _method("power", reflected=True)
-    __matmul__, __rmatmul__ = _method("matmul", binary=True), _method("matmul", reflected=True)
+    __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__ = (
+        _method(op, binary=True) for op in ("add", "sub", "mul", "div", "power", "matmul"))
+    __radd__, __rsub__, __rmul__, __rtruediv__, __rpow__, __rmatmul__ = (
+        _method(op, reflected=True) for op in ("add", "sub", "mul", "div", "power", "matmul"))
     __neg__, __abs__, __getitem__ = _method("neg"), _method("abs"), _method("getitem")
-    __lt__, __le__ = _method("less"), _method("less_equal")
-    __gt__, __ge__ = _method("greater"), _method("greater_equal")
-    __eq__, __ne__ = _method("equal"), _method("not_equal")  # type: ignore[assignment]
+    __lt__, __le__, __gt__, __ge__, __eq__, __ne__ = (  # type: ignore[assignment]
+        _method(op) for op in ("less", "less_equal", "greater", "greater_equal", "equal",
+                               "not_equal"))
     T = property(_method("transpose"))
-    exp, log, sqrt, abs = _method("exp"), _method("log"), _method("sqrt"), _method("abs")
-    relu, sigmoid, tanh = _method("relu"), _method("sigmoid"), _method("tanh")
-    softplus, log_sigmoid, clip = _method("softplus"), _method("log_sigmoid"), _method("clip")
-    sum, mean, max, argmax = _method("sum"), _method("mean"), _method("max"), _method("argmax")
-    reshape, flatten, astype = _method("reshape"), _method("flatten"), _method("astype")
-    transpose, swapaxes = _method("transpose"), _method("swapaxes")
-    broadcast_to = _method("broadcast_to")
+    (backward, graph, exp, log, sqrt, abs, relu, sigmoid, tanh, softplus, log_sigmoid, clip, sum,
+     mean, max, argmax, reshape, flatten, astype, transpose, swapaxes, broadcast_to) = (
+        _method(op) for op in ("backward", "graph", "exp", "log", "sqrt", "abs", "relu", "sigmoid",
+                               "tanh", "softplus", "log_sigmoid", "clip", "sum", "mean", "max",
+                               "argmax", "reshape", "flatten", "astype", "transpose", "swapaxes",
+                               "broadcast_to"))
 
 
 _UFUNCS = {"subtract": "sub", "multiply": "mul", "divide": "div", "negative": "neg",
