@@ -1,7 +1,7 @@
 """``jit``: trace a function once into a program, plan it, and replay the plan on new arrays.
 
 The first call for a signature (the pytree structure, shapes and dtypes of the arguments, and the
-values of static arguments and Python numbers) traces ``f`` with ``graph.trace`` — ``grad``,
+values of static arguments and Python numbers) traces ``f`` with ``program.trace`` — ``grad``,
 ``value_and_grad`` and ``nn.sgd_update`` inside it record their backward pass and update as
 equations too. The plan drops dead equations, computes those that need only constants once,
 gives each result a buffer by liveness (written with numpy's ``out=`` and reused from call to
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_nn.graph import CONSTANT, INPUT, Graph, Node, is_input_leaf, trace
+from tinygrad_nn.program import CONSTANT, INPUT, Node, Program, is_input_leaf, trace
 from tinygrad_nn.pytree import TreeDef, tree_flatten
 from tinygrad_nn.tensor import State, Tensor, value
 
@@ -97,7 +97,7 @@ class Jitted:
                     full[position] = arg
                 return self.f(*full)
 
-            graph = trace(traced, [args[p] for p in dynamic], argnums=(), name=self.name)
+            graph: Program = trace(traced, [args[p] for p in dynamic], argnums=(), name=self.name)
             donated = {k for k, p in enumerate(self._leaf_positions(args, dynamic))
                        if p in self.donate}
             plan = Plan(graph, len(leaves), donated, self.name, args, self.static)
@@ -165,7 +165,7 @@ class Plan:
     ``x0``: a donated argument's own array; ``view``: no buffer, a view of its input's).
     """
 
-    def __init__(self, graph: Graph, n_inputs: int, donated: set[int], name: str,
+    def __init__(self, graph: Program, n_inputs: int, donated: set[int], name: str,
                  args: tuple[Any, ...], static: frozenset[int]):
         self.graph, self.name, self.out_tree = graph, name, graph.out_tree or TreeDef(None)
         self.n_inputs = n_inputs

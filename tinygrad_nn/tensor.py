@@ -26,12 +26,12 @@ class State:
 
     record, anomaly = True, False
     tape: list[Tensor] | None = None  # the nodes recorded while a transform or a trace runs
-    program: Program | None = None  # the program being traced, if any
+    program: Trace | None = None  # the program being traced, if any
 
 
-class Program:
-    """A program trace (``jit(f)``, …): its Tensors carry it, and reading their values in Python
-    while it is traced is an error naming ``name``."""
+class Trace:
+    """A program being traced (``jit(f)``, ``make_graph``, ``export_onnx``): its Tensors carry
+    it, and reading their values in Python while it runs is an error naming ``name``."""
 
     def __init__(self, name: str):
         self.name = name
@@ -194,7 +194,7 @@ class Tensor:
     inputs: tuple[Any, ...] | None  # None for a leaf, and once backward released the node
     arrays: list[Any] | None  # the inputs' numpy values, which the rules read
     params: dict[str, Any] | None
-    program: Program | None  # the program trace this belongs to
+    program: Trace | None  # the program trace this belongs to
     # and ``traces``: one bit per functional transform whose inputs this depends on
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, name: str | None = None):
