@@ -88,7 +88,8 @@ def measure(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespace) ->
     params = initial_params(CAT_LAYER_DIMS, dtype)
     print(f"=== memory, {dtype}: cat workload {CAT_LAYER_DIMS} on {problem.X.shape[1]} images")
     factories = training_factories(
-        params, problem.X, problem.Y, CAT_LEARNING_RATE, with_floor=True, with_torch=False
+        params, problem.X, problem.Y, CAT_LEARNING_RATE, with_floor=True, with_torch=False,
+        with_jax=False,
     )
     print(f"peak traced memory over {args.iterations} iterations, each contender alone:")
     peaks = {name: peak_bytes(factory, args.iterations) for name, factory in factories.items()}
@@ -96,20 +97,36 @@ def measure(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespace) ->
         print(f"{name:<24} {peak / MiB:>10.2f} MiB")
     print_ratio("engine / handwritten peak", peaks["engine"] / peaks["handwritten"], PEAK_BAR)
 
+    step = factories["engine, jit"]()
+    step()  # the first call traces and plans; its buffers are made once
+    largest = 0
+    tracemalloc.start()
+    try:
+        for _ in range(20):
+            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            step()
+            largest = max(largest, tracemalloc.get_traced_memory()[1] - before)
+    finally:
+        tracemalloc.stop()
+    print_verdict("jitted step: most memory taken during a call", largest < 4 * 1024,
+                  f"{largest} bytes (no array beyond 1 KiB: 0-d results and Python objects)")
+
     first, last = args.growth_from, args.growth_to
-    readings = readings_after(factories["engine"], (first, last))
-    print(f"engine memory held after iteration   {first:>8} {last:>8}   growth")
-    for label, field in (("as it is", "held"), ("after gc.collect()", "held_after_collect")):
-        start, end = (getattr(reading, field) for reading in readings)
-        print(
-            f"  {label:<34} {start / MiB:>5.2f} MiB {end / MiB:>5.2f} MiB "
-            f"{(end - start) / 1024:>+8.1f} KiB"
-        )
-    cycles = ", ".join(str(reading.unreachable) for reading in readings)
-    print(f"  objects in reference cycles found by gc.collect(): {cycles}")
-    growth = readings[1].held - readings[0].held
-    detail = f"{growth / 1024:+.1f} KiB (limit < {GROWTH_LIMIT // 1024} KiB)"
-    print_verdict(f"engine growth {first} -> {last}", growth < GROWTH_LIMIT, detail)
+    for name in ("engine", "engine, jit"):
+        readings = readings_after(factories[name], (first, last))
+        print(f"{name} memory held after iteration   {first:>8} {last:>8}   growth")
+        for label, field in (("as it is", "held"), ("after gc.collect()", "held_after_collect")):
+            start, end = (getattr(reading, field) for reading in readings)
+            print(
+                f"  {label:<34} {start / MiB:>5.2f} MiB {end / MiB:>5.2f} MiB "
+                f"{(end - start) / 1024:>+8.1f} KiB"
+            )
+        cycles = ", ".join(str(reading.unreachable) for reading in readings)
+        print(f"  objects in reference cycles found by gc.collect(): {cycles}")
+        growth = readings[1].held - readings[0].held
+        detail = f"{growth / 1024:+.1f} KiB (limit < {GROWTH_LIMIT // 1024} KiB)"
+        print_verdict(f"{name} growth {first} -> {last}", growth < GROWTH_LIMIT, detail)
     print()
 
 

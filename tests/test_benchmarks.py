@@ -20,16 +20,17 @@ QUICK_RUNS = {
     "cat_workload.py": (
         ["--no-torch", "--rounds", "2", "--warmup", "1", "--inner", "1",
          "--accuracy-iterations", "3"],
-        ["engine / floor", "engine / handwritten", "engine, dict update / floor",
-         "lean numpy / floor", "float32 accuracies == float64"],
+        ["engine, jit / floor", "engine / floor", "engine / handwritten",
+         "engine, dict update / floor", "lean numpy / floor", "float32 accuracies == float64"],
     ),
     "overhead.py": (
         ["--no-torch", "--rounds", "3", "--warmup", "1", "--inner", "2"],
-        ["engine / handwritten", "overhead per op"],
+        ["engine, jit / handwritten", "engine / handwritten", "overhead per op"],
     ),
     "memory.py": (
         ["--iterations", "3", "--growth-from", "2", "--growth-to", "5"],
-        ["engine / handwritten peak", "engine growth 2 -> 5"],
+        ["engine / handwritten peak", "jitted step: most memory taken during a call",
+         "engine growth 2 -> 5", "engine, jit growth 2 -> 5"],
     ),
     "profile_engine.py": (
         ["--cat-iterations", "2", "--tiny-iterations", "10", "--top", "3"],
