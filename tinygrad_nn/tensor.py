@@ -114,6 +114,9 @@ class Primitive:
                  error: str = "{error} (input shapes {shapes})", out: bool = False):
         self.name, self.impl, self.vjps, self.math = name, impl, vjps, math
         self.flops, self.error, self.out = flops, error, out
+        # Inputs past ``ruled`` or at a None lack a rule: checked at the call, when one needs it.
+        self.partial = type(vjps) is tuple and None in vjps
+        self.ruled = len(vjps) if type(vjps) is tuple else 1 << 30
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
@@ -121,20 +124,23 @@ class Primitive:
     def __call__(self, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on ``inputs`` (Tensors, arrays, numbers): a recorded node when an input
         needs a gradient or belongs to the program being traced, else a constant."""
-        arrays, needs, traces, program, rules = [], False, 0, None, self.vjps
-        for position, x in enumerate(inputs):
+        arrays, needs, traces, program = [], False, 0, None
+        for x in inputs:
             if type(x) is not Tensor:
                 arrays.append(x)
                 continue
             arrays.append(x.data)
             if x.requires_grad:
-                if type(rules) is tuple and (position >= len(rules) or rules[position] is None):
-                    raise TypeError(f"{self.name}: input {position} requires grad, but the "
-                                    "primitive has no VJP rule for it; give it one, or pass a "
-                                    "constant (tg.stop_gradient)")
                 needs, traces = True, traces | x.traces
             if x.program is not None and x.program is State.program:
                 program = x.program
+        if needs and (self.partial or len(inputs) > self.ruled):
+            rules = self.vjps + (None,) * len(inputs)  # type: ignore[operator]
+            for position, x in enumerate(inputs):
+                if type(x) is Tensor and x.requires_grad and rules[position] is None:
+                    raise TypeError(f"{self.name}: input {position} requires grad, but the "
+                                    "primitive has no VJP rule for it; give it one, or pass a "
+                                    "constant (tg.stop_gradient)")
         try:
             data = self.impl(*arrays, **params) if params else self.impl(*arrays)
             data = data if type(data) is np.ndarray else np.asarray(data)
@@ -148,7 +154,7 @@ class Primitive:
             raise (IndexError if isinstance(error, IndexError) else ValueError)(text) from None
         out = Tensor.__new__(Tensor)
         out.data, out.grad, out.name = data, None, None
-        out.requires_grad = grad = needs and rules is not None and State.record
+        out.requires_grad = grad = needs and self.vjps is not None and State.record
         if grad or program is not None:
             out.primitive, out.inputs, out.params, out.arrays = self, inputs, params, arrays
             out.program, out.traces = program, traces if grad else 0
