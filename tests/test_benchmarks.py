@@ -31,6 +31,11 @@ QUICK_RUNS = {
         ["--iterations", "3", "--growth-from", "2", "--growth-to", "5"],
         ["engine / handwritten peak", "engine growth 2 -> 5"],
     ),
+    "export.py": (
+        ["--runs", "2", "--dtype", "both"],
+        ["=== export, float64", "=== export, float32", "export time, median",
+         "labels as the engine: True"],
+    ),
     "profile_engine.py": (
         ["--cat-iterations", "2", "--tiny-iterations", "10", "--top", "3"],
         ["=== profile: cat workload", "=== profile: tiny net", "ms per iteration"],
