@@ -87,7 +87,7 @@ def _same(op_type: str) -> Emit:
 def _compare(op_type: str) -> Emit:
     def emit(g: Emitter) -> str:  # ONNX compares two equal types: numpy's promotion of both
         dtype = np.result_type(*(a.dtype if a.op != CONSTANT else a.value for a in g.args))
-        return g.op(op_type, *g.inputs(np.int64 if dtype.kind == 'b' else dtype))
+        return g.op(op_type, *g.inputs(np.int64 if dtype.kind == "b" else dtype))
 
     return emit
 
@@ -447,6 +447,7 @@ class _Builder:
         for i, name in zip(graph.outputs, self.output_names):
             self.results.setdefault(i, name)
         self.shared: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # small constants
+        self.constants = 0
 
     def fresh(self, base: str) -> str:
         """``base``, or ``base_1``, ``base_2``… where it is taken."""
@@ -475,7 +476,7 @@ class _Builder:
         if name is None and key in self.shared:
             return self.shared[key]
         if name is None:
-            name = self.fresh(f"const{sum(n.startswith('const') for n in self.taken)}")
+            name, self.constants = self.fresh(f"const{self.constants}"), self.constants + 1
             self.shared.update({key: name} if key else {})
         tensor = self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name)
         self.initializers.append(tensor)
