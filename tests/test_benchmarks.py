@@ -32,6 +32,11 @@ QUICK_RUNS = {
         ["engine / handwritten peak", "jitted step: most memory taken during a call",
          "engine growth 2 -> 5", "engine, jit growth 2 -> 5"],
     ),
+    "export.py": (
+        ["--runs", "2", "--dtype", "both"],
+        ["=== export, float64", "=== export, float32", "export time, median",
+         "labels as the engine: True"],
+    ),
     "profile_engine.py": (
         ["--cat-iterations", "2", "--tiny-iterations", "10", "--top", "3"],
         ["=== profile: cat workload", "=== profile: tiny net", "ms per iteration"],

@@ -4,6 +4,8 @@
 ``tg.nn``, the course's own functions ``tg.course``, its data ``tg.data``.
 """
 
+from typing import Any
+
 from tinygrad_nn import course, data, nn
 from tinygrad_nn.autodiff import GraphReleasedError
 from tinygrad_nn.functional import grad, value_and_grad, vjp
@@ -81,3 +83,14 @@ __all__ = [
     "tanh", "transpose", "tree_flatten", "tree_map", "tree_unflatten", "value_and_grad", "var",
     "vjp", "where",
 ]
+
+
+# tg.export_onnx is tinygrad_nn.export's, imported on first use: onnx stays an optional install
+def __getattr__(name: str) -> Any:
+    if name == "export_onnx":
+        from tinygrad_nn.export import export_onnx
+        return export_onnx
+    raise AttributeError(f"module 'tinygrad_nn' has no attribute {name!r}")
+
+
+__all__ += ["export_onnx"]

@@ -1,0 +1,583 @@
+"""Export a traced program to ONNX: ``export_onnx(f, *example_args)``, with one emit per primitive.
+
+``export_onnx`` traces ``f`` (``graph.trace``) and writes each equation of the program as ONNX
+operators: ``ONNX_OPS`` maps a primitive's name to its emit function, which adds the nodes for
+one equation through an ``Emitter``. A user's own primitive gets a mapping with
+``register_onnx(primitive, emit)``. ``onnx`` is imported only when a model is built, so this
+module (and ``register_onnx``) work without it; install it with ``pip install 'tinygrad_nn[onnx]'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinygrad_nn import ops
+from tinygrad_nn.graph import CONSTANT, Graph, Node, is_input_leaf, trace
+from tinygrad_nn.pytree import tree_flatten
+from tinygrad_nn.tensor import Primitive, value
+
+if TYPE_CHECKING:
+    import onnx
+
+__all__ = ["BATCH", "ONNX_OPS", "OPSET", "Emit", "Emitter", "UnsupportedPrimitiveError",
+           "export_onnx", "register_onnx"]
+
+OPSET = 18  # the default ONNX domain's version: reductions take their axes as an input
+BATCH = "batch"  # the symbolic size of every graph input's last axis, with dynamic_batch
+_LAST = np.iinfo(np.int64).max  # Slice's "to the end"
+
+
+class UnsupportedPrimitiveError(NotImplementedError):
+    """An equation the export cannot write in ONNX: the message names it and its line."""
+
+
+class Emitter:
+    """What an emit function gets for one equation: the traced ``node`` (``params``, ``shape``,
+    ``dtype``), its input nodes ``args``, its listing ``line``, and methods that add ONNX nodes
+    and initializers. Each method returns the name of the ONNX value it made."""
+
+    def __init__(self, builder: _Builder, node: Node):
+        self.node, self.params, self._builder = node, node.params, builder
+        self.args = [builder.graph.nodes[i] for i in node.inputs]
+        self.line = _line(builder.graph, node)
+        self._count = 0
+
+    def input(self, k: int, dtype: Any = None) -> str:
+        """Input ``k``'s value, cast to ``dtype`` when given and different (a constant is
+        stored in that dtype: a Python number takes the dtype its op computes in)."""
+        return self._builder.value(self.args[k], None if dtype is None else np.dtype(dtype))
+
+    def inputs(self, dtype: Any = None) -> list[str]:
+        """Every input's value, each cast to ``dtype`` when given."""
+        return [self.input(k, dtype) for k in range(len(self.args))]
+
+    def op(self, op_type: str, *inputs: str, **attributes: Any) -> str:
+        """Add the ONNX node ``op_type(*inputs)`` (``""`` skips an optional input) with
+        ``attributes`` (a numpy array becomes a tensor, a numpy dtype its ONNX type); returns
+        its output's name."""
+        self._count += 1
+        name = self._builder.fresh(f"{self.node.name}.{self._count}")
+        self._builder.add_node(op_type, inputs, name, self.line, attributes)
+        return name
+
+    def constant(self, value: Any, dtype: Any = None) -> str:
+        """An initializer holding ``value`` (in ``dtype`` when given)."""
+        return self._builder.initializer(np.asarray(value, dtype=dtype))
+
+
+Emit = Callable[[Emitter], str]
+"""``emit(g: Emitter) -> str``: add the ONNX nodes that compute ``g.node`` from ``g.input(k)``
+and return the name of the value holding its result, in ``g.node.dtype``."""
+
+
+# --- the emit functions: one small function (or maker) per primitive -----------------------------
+def _same(op_type: str) -> Emit:
+    """An elementwise op whose inputs are all cast to the output's dtype first."""
+    return lambda g: g.op(op_type, *g.inputs(g.node.dtype))
+
+
+def _compare(op_type: str) -> Emit:
+    def emit(g: Emitter) -> str:  # ONNX compares two equal types: numpy's promotion of both
+        dtype = np.result_type(*(a.dtype if a.op != CONSTANT else a.value for a in g.args))
+        return g.op(op_type, *g.inputs(np.int64 if dtype.kind == "b" else dtype))
+
+    return emit
+
+
+def _sigmoid(g: Emitter) -> str:  # 1 / (1 + exp(-x)) as the engine: ORT's Sigmoid loses the tails
+    x = g.input(0, g.node.dtype)
+    return g.op("Reciprocal", g.op("Add", g.constant(1.0, g.node.dtype),
+                                   g.op("Exp", g.op("Neg", x))))
+
+
+def _softplus(g: Emitter) -> str:
+    """logaddexp(0, x) = relu(x) + log1p(exp(-|x|)), exact for every x (ORT's Softplus is not:
+    inf at 800, 0 at -50). ONNX has no Log1p, so log1p(t) = log(u)·t / (u - 1) with u = 1 + t
+    (Goldberg's trick, a few ulps), and t itself where u rounds to 1."""
+    dtype = g.node.dtype
+    x, one = g.input(0, dtype), g.constant(1.0, dtype)
+    t = g.op("Exp", g.op("Neg", g.op("Abs", x)))
+    u = g.op("Add", one, t)
+    u_minus_1 = g.op("Sub", u, one)
+    log1p = g.op("Where", g.op("Equal", u_minus_1, g.constant(0.0, dtype)), t,
+                 g.op("Mul", g.op("Log", u), g.op("Div", t, u_minus_1)))
+    return g.op("Add", g.op("Relu", x), log1p)
+
+
+def _where(g: Emitter) -> str:
+    boolean = g.node.dtype.kind == "b"  # ONNX Runtime has no Where on bools: choose uint8s
+    dtype = np.uint8 if boolean else g.node.dtype
+    chosen = g.op("Where", g.input(0, bool), g.input(1, dtype), g.input(2, dtype))
+    return g.op("Cast", chosen, to=g.node.dtype) if boolean else chosen
+
+
+def _clip(g: Emitter) -> str:
+    x, low, high = g.input(0, g.node.dtype), g.params["low"], g.params["high"]
+    if np.ndim(low) == 0 and np.ndim(high) == 0:  # Clip takes scalar bounds; "" is no bound
+        bounds = ["" if v is None else g.constant(v, g.node.dtype) for v in (low, high)]
+        return g.op("Clip", x, *bounds)
+    x = x if low is None else g.op("Max", x, g.constant(low, g.node.dtype))
+    return x if high is None else g.op("Min", x, g.constant(high, g.node.dtype))
+
+
+def _reduced(g: Emitter, op_type: str, x: str, keepdims: bool) -> str:
+    """``op_type`` over the node's ``axis`` (numpy's ``axis=()`` reduces nothing)."""
+    axes = g.constant(np.array(g.params["axis"], dtype=np.int64))
+    return g.op(op_type, x, axes, keepdims=int(keepdims),
+                noop_with_empty_axes=int(not g.params["axis"]))
+
+
+def _reduce(op_type: str) -> Emit:
+    return lambda g: _reduced(g, op_type, g.input(0, g.node.dtype), g.params["keepdims"])
+
+
+def _logsumexp(g: Emitter) -> str:
+    """As ``ops._logsumexp_impl``: shift by the max (0 where it is not finite), log Σ exp."""
+    dtype, axis = g.node.dtype, g.params["axis"]
+    x = g.input(0, dtype)
+    peak = _reduced(g, "ReduceMax", x, keepdims=True)
+    shift = g.op("Where", g.op("Or", g.op("IsInf", peak), g.op("IsNaN", peak)),
+                 g.constant(0.0, dtype), peak)
+    total = g.op("Add", g.op("Log", _reduced(g, "ReduceSum", g.op("Exp", g.op("Sub", x, shift)),
+                                             keepdims=True)), shift)
+    if g.params["keepdims"] or not axis:
+        return total
+    return g.op("Squeeze", total, g.constant(np.array(axis, dtype=np.int64)))
+
+
+def _argmax(g: Emitter) -> str:  # numpy returns the first of equal maxima, as ArgMax by default
+    return g.op("ArgMax", g.input(0), axis=g.params["axis"], keepdims=0)
+
+
+def _shape(g: Emitter) -> str:
+    return g.constant(np.array(g.params["shape"], dtype=np.int64))
+
+
+def _reshape(g: Emitter) -> str:  # numpy's 0 is a size 0, ONNX's (by default) "keep that axis"
+    zero = {"allowzero": 1} if 0 in g.params["shape"] else {}
+    return g.op("Reshape", g.input(0), _shape(g), **zero)
+
+
+def _concatenate(g: Emitter) -> str:
+    return g.op("Concat", *g.inputs(g.node.dtype), axis=g.params["axis"])
+
+
+def _stack(g: Emitter) -> str:
+    axis = g.constant(np.array([g.params["axis"]], dtype=np.int64))
+    pieces = [g.op("Unsqueeze", x, axis) for x in g.inputs(g.node.dtype)]
+    return g.op("Concat", *pieces, axis=g.params["axis"])
+
+
+def _getitem(g: Emitter) -> str:
+    """Ints and slices as one Slice (an int is a length-1 slice, squeezed after), an integer or
+    1-D boolean array as Gather, None as Unsqueeze."""
+    parts = _index_parts(g, g.params["index"], len(g.args[0].shape))
+    x = g.input(0)
+    sliced = [(axis, _bounds(p)) for axis, p in enumerate(q for q in parts if q is not None)
+              if isinstance(p, (int, slice)) and p != slice(None)]
+    if sliced:  # starts, ends, axes, steps
+        columns = zip(*[(start, end, axis, step) for axis, (start, end, step) in sliced])
+        x = g.op("Slice", x, *(g.constant(np.array(c, dtype=np.int64)) for c in columns))
+    axis, kept, squeezed, added = 0, 0, [], []  # axis: before the squeeze; kept: after it
+    for p in parts:
+        if p is None:
+            added.append(kept)
+            kept += 1
+        elif isinstance(p, np.ndarray):  # Gather puts the index's axes where the axis was
+            x = g.op("Gather", x, g.constant(p.astype(np.int64)), axis=axis)
+            axis, kept = axis + p.ndim, kept + p.ndim
+        else:
+            squeezed += [axis] if isinstance(p, int) else []
+            axis, kept = axis + 1, kept + isinstance(p, slice)
+    if squeezed:
+        x = g.op("Squeeze", x, g.constant(np.array(squeezed, dtype=np.int64)))
+    if added:
+        x = g.op("Unsqueeze", x, g.constant(np.array(added, dtype=np.int64)))
+    return x
+
+
+def _bounds(part: int | slice) -> tuple[int, int, int]:
+    """(start, end, step) for Slice: an int i is i:i+1; a missing bound is the far end."""
+    if isinstance(part, int):
+        return part, part + 1 if part != -1 else _LAST, 1
+    step = 1 if part.step is None else int(part.step)
+    start = part.start if part.start is not None else 0 if step > 0 else _LAST
+    stop = part.stop if part.stop is not None else _LAST if step > 0 else -_LAST - 1
+    return int(start), int(stop), step
+
+
+def _index_parts(g: Emitter, index: Any, ndim: int) -> list[Any]:
+    """One entry per axis of x (an int, a slice or an integer array) and None per new axis,
+    or an UnsupportedPrimitiveError where Slice and one Gather cannot do what numpy does."""
+    parts = []
+    for p in index if isinstance(index, tuple) else (index,):
+        p = np.asarray(p) if isinstance(p, (list, np.ndarray, np.integer)) else p
+        if isinstance(p, np.ndarray) and p.dtype == bool and p.ndim == 1:
+            p = np.flatnonzero(p)
+        elif isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu":
+            p = int(p)
+        if isinstance(p, bool) or not (p is None or p is Ellipsis or isinstance(p, (
+                int, slice)) or (isinstance(p, np.ndarray) and p.dtype.kind in "iu")):
+            _unsupported(g, f"the index {p!r} (exported: ints, slices, None, ..., one integer "
+                         "or 1-D boolean array)")
+        parts.append(p)
+    if any(p is Ellipsis for p in parts):
+        k = next(k for k, p in enumerate(parts) if p is Ellipsis)
+        parts[k:k + 1] = [slice(None)] * (ndim + 1 - sum(p is not None for p in parts))
+    parts += [slice(None)] * (ndim - sum(p is not None for p in parts))
+    advanced = [k for k, p in enumerate(parts) if isinstance(p, (int, np.ndarray))]
+    arrays = [k for k in advanced if isinstance(parts[k], np.ndarray)]
+    if len(arrays) > 1 or (arrays and advanced != list(range(advanced[0], advanced[-1] + 1))):
+        _unsupported(g, "more than one array index, or an array index apart from the integer "
+                     "ones (numpy then moves the indexed axes first)")
+    return parts
+
+
+def _scatter_add(g: Emitter) -> str:
+    """zeros(shape) plus g at x[index]'s places. The flat places are known at export time, so
+    this is one ScatterElements with reduction="add" (repeated places accumulate)."""
+    shape, dtype = g.params["shape"], g.node.dtype
+    places = np.arange(math.prod(shape)).reshape(shape)[g.params["index"]]
+    values = g.input(0, dtype)
+    if tuple(g.args[0].shape) != places.shape:  # np.add.at broadcasts g to x[index]'s shape
+        values = g.op("Expand", values, g.constant(np.array(places.shape, dtype=np.int64)))
+    flat = g.constant(np.array([-1], dtype=np.int64))
+    zeros = g.op("ConstantOfShape", g.constant(np.array([math.prod(shape)], dtype=np.int64)),
+                 value=np.zeros(1, dtype))
+    total = g.op("ScatterElements", zeros, g.constant(places.reshape(-1).astype(np.int64)),
+                 g.op("Reshape", values, flat), axis=0, reduction="add")
+    return g.op("Reshape", total, g.constant(np.array(shape, dtype=np.int64)))
+
+
+ONNX_OPS: dict[str, Emit] = {
+    "add": _same("Add"), "sub": _same("Sub"), "mul": _same("Mul"), "div": _same("Div"),
+    "pow": _same("Pow"), "neg": _same("Neg"), "matmul": _same("MatMul"),
+    "exp": _same("Exp"), "log": _same("Log"), "sqrt": _same("Sqrt"), "abs": _same("Abs"),
+    "sign": _same("Sign"), "relu": _same("Relu"), "tanh": _same("Tanh"),
+    "sigmoid": _sigmoid, "softplus": _softplus,
+    "maximum": _same("Max"), "minimum": _same("Min"), "where": _where, "clip": _clip,
+    "less": _compare("Less"), "less_equal": _compare("LessOrEqual"),
+    "greater": _compare("Greater"), "greater_equal": _compare("GreaterOrEqual"),
+    "equal": _compare("Equal"), "not_equal": lambda g: g.op("Not", _compare("Equal")(g)),
+    "sum": _reduce("ReduceSum"), "mean": _reduce("ReduceMean"), "max": _reduce("ReduceMax"),
+    "logsumexp": _logsumexp, "argmax": _argmax,
+    "reshape": _reshape, "transpose": lambda g: g.op("Transpose", g.input(0), perm=list(
+        g.params["axes"])), "broadcast_to": lambda g: g.op("Expand", g.input(0), _shape(g)),
+    "astype": lambda g: g.op("Cast", g.input(0), to=g.node.dtype),
+    "identity": lambda g: g.op("Identity", g.input(0)),
+    "getitem": _getitem, "scatter_add": _scatter_add,
+    "concatenate": _concatenate, "stack": _stack,
+}
+_BUILTIN = {p.name: p for p in vars(ops).values() if isinstance(p, Primitive)}
+_OWNERS: dict[str, Primitive] = dict(_BUILTIN)  # the primitive each mapping is for
+
+
+def register_onnx(primitive: Primitive, emit: Emit) -> None:
+    """Give a user-defined ``primitive`` its ONNX mapping ``emit`` (see ``Emit`` and
+    ``Emitter``), e.g. next to its definition::
+
+        register_onnx(swish_p, lambda g: g.op("Mul", g.input(0), g.op("Sigmoid", g.op(
+            "Mul", g.input(0), g.constant(g.params["beta"], g.node.dtype)))))
+
+    Registering the same name again replaces the mapping; a built-in primitive's cannot be."""
+    if primitive.name in _BUILTIN:
+        raise ValueError(f"register_onnx: '{primitive.name}' is a built-in primitive's name and "
+                         "has its mapping; give your primitive another name")
+    ONNX_OPS[primitive.name], _OWNERS[primitive.name] = emit, primitive
+
+
+# --- the export -----------------------------------------------------------------------------------
+def export_onnx(f: Callable[..., Any], *example_args: Any,
+                path: str | os.PathLike[str] | None = None, dynamic_batch: bool = True,
+                argnames: Sequence[str] | None = None) -> onnx.ModelProto:
+    """The ONNX model (opset 18, IR version 8) of ``f`` traced at ``example_args``.
+
+    Which argument becomes what:
+
+    - a dict, list or tuple (a pytree, e.g. ``params``): its arrays become **initializers**
+      named by their paths (``W1``, ``b1``, …; ``layers[0].W``) — the model's weights;
+    - an array (numpy or Tensor): a **graph input**, named ``argnames[k]`` for the k-th such
+      argument, else ``x`` and its position (``x1`` for ``X`` in ``f(params, X)``);
+    - anything else (numbers, strings): fixed in the model, as ``f`` used it;
+    - arrays ``f`` closes over: initializers, named ``const0``, ``const1``, … (a closed-over
+      Tensor with a ``name`` keeps it); pass them as an argument to name them by path.
+
+    ``export_onnx(nn.forward, params, X, argnames=["X"])`` gives W1..b4 and an input ``X``
+    (n_x, batch). With ``dynamic_batch`` the last axis of every graph input (the examples:
+    ``X`` is (n_x, m)) is the symbol ``batch``, so the model takes any number of columns; ``f``
+    is traced a second time with one more column to check that its program does not depend
+    on the batch size (a ``reshape`` to ``X.shape[1]`` does: write -1), an error otherwise.
+    Outputs are named ``output`` (one array) or by their paths in what ``f`` returns. float32
+    and float64 both export as they are. ``f`` may contain ``grad``: its backward pass is more
+    equations, exported the same way. The model passes ``onnx.checker.check_model(model,
+    full_check=True)``; it is written to ``path`` when given.
+    """
+    onnx = _import_onnx()
+    name = getattr(f, "__name__", "f")
+    graph = trace(f, example_args, argnums=(), name=f"export_onnx({name})")
+    graph, inputs, params = _split_inputs(graph, example_args, argnames)
+    if dynamic_batch:
+        _check_batch(f, example_args, graph, inputs)
+    model = _Builder(graph, inputs, params, onnx).model(name, dynamic_batch)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        onnx.save_model(model, os.fspath(path))
+    return model
+
+
+def _import_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("export_onnx needs the onnx package: pip install "
+                          "'tinygrad_nn[onnx]' (onnx, and onnxruntime to run the model)") from None
+    return onnx
+
+
+def _split_inputs(graph: Graph, args: Sequence[Any], argnames: Sequence[str] | None
+                  ) -> tuple[Graph, dict[int, str], set[int]]:
+    """The graph with its inputs renamed by ``argnames``, the graph inputs {node id: name}
+    (the array arguments) and the initializers (the other traced inputs: pytree leaves,
+    closed-over Tensors that need a gradient or have a name)."""
+    in_pytree = [isinstance(arg, (dict, list, tuple)) for arg in args
+                 for leaf in tree_flatten(arg)[0] if is_input_leaf(leaf)]
+    plain = [i for i, pytree in zip(graph.inputs, in_pytree) if not pytree]
+    names = [graph.nodes[i].name for i in plain] if argnames is None else list(argnames)
+    if len(names) != len(plain):
+        raise ValueError(f"export_onnx: argnames {names} names {len(names)} inputs, but f has "
+                         f"{len(plain)} array arguments (the arrays in pytrees are parameters)")
+    others = {node.name for node in graph.nodes if node.op != CONSTANT and node.id not in plain}
+    if len(set(names)) != len(names) or others & set(names):
+        raise ValueError(f"export_onnx: argnames {names} repeat a name, or take one of the "
+                         f"program's: {sorted(others & set(names))}")
+    nodes = list(graph.nodes)
+    for i, name in zip(plain, names):
+        nodes[i] = dataclasses.replace(nodes[i], name=name)
+    renamed = Graph(nodes, graph.inputs, graph.outputs, graph.output_names, graph.value,
+                    graph.out_tree)
+    return renamed, dict(zip(plain, names)), set(graph.inputs) - set(plain)
+
+
+def _check_batch(f: Callable[..., Any], args: Sequence[Any], graph: Graph,
+                 inputs: dict[int, str]) -> None:
+    """With a dynamic batch, the program must not depend on its size: ``f`` is traced again
+    with one more column in every array argument, and must give the same equations, params
+    and constants (a shape, a slice or a count made from the batch size would not)."""
+    sizes = {graph.nodes[i].shape[-1] for i in inputs if graph.nodes[i].shape}
+    if len(sizes) > 1:
+        raise ValueError(f"export_onnx: the inputs' last axes have sizes {sorted(sizes)}; with "
+                         "dynamic_batch=True each input's last axis is the batch (one size)")
+    if not sizes:
+        return
+    m = sizes.pop()
+    advice = ("the model could not take another batch size: compute shapes with -1 and ops, "
+              "not from the batch size, or pass dynamic_batch=False")
+    try:
+        other = trace(f, [_widened(arg) for arg in args], argnums=(),
+                      name=f"export_onnx, a batch of {m + 1}")
+    except Exception as error:
+        raise ValueError(f"export_onnx: f fails with a batch of {m + 1} instead of {m} "
+                         f"({error}); {advice}") from error
+    for mine, theirs in itertools.zip_longest(graph.nodes, other.nodes):
+        same = mine is not None and theirs is not None and (mine.op, mine.inputs) == (
+            theirs.op, theirs.inputs) and _equal(mine.params, theirs.params) and (
+            mine.op != CONSTANT or _equal(mine.value, theirs.value))
+        if not same:
+            node = mine if mine is None or mine.is_op else next(
+                n for n in graph.ops if mine.id in n.inputs)  # a constant: its first use
+            where = f"`{_line(graph, node)}`" if node is not None else "the program"
+            raise ValueError(f"export_onnx: {where} depends on the batch size ({m}; traced with "
+                             f"{m + 1}, the program differs there); {advice}")
+
+
+def _widened(arg: Any) -> Any:
+    """An array argument with its first column repeated at the end; any other as it is."""
+    if isinstance(arg, (dict, list, tuple)) or not is_input_leaf(arg) or not np.ndim(value(arg)):
+        return arg
+    x = np.asarray(value(arg))
+    return np.concatenate([x, x[..., :1]], axis=-1)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Params or constants of two traces are the same (arrays by value, NaN equal to NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(map(_equal, a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (np.ndarray, np.generic, float)):
+        return a is b or bool(np.array_equal(a, b, equal_nan=np.asarray(a).dtype.kind == "f"))
+    return bool(a == b)
+
+
+def _line(graph: Graph, node: Node) -> str:
+    """The node's line in the program listing: ``c:f64[3,4] = swish[beta=2.0] b``."""
+    return (f"{node.name}:{node.type} = {node.label} "
+            f"{' '.join(graph.nodes[i].name for i in node.inputs)}").rstrip()
+
+
+def _unsupported(g: Emitter, what: str) -> None:
+    raise UnsupportedPrimitiveError(f"export_onnx: {g.node.op} at `{g.line}`: {what}")
+
+
+class _Builder:
+    """The ONNX graph under construction: nodes, initializers and each value's name. The names
+    a user sees come first: inputs, parameters, outputs; an op's result keeps its listing name
+    (``a``, ``b``, …) where that is free, and takes its output's name where it is one."""
+
+    def __init__(self, graph: Graph, inputs: dict[int, str], params: set[int], onnx: Any):
+        self.graph, self.params, self.onnx = graph, params, onnx
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.names: dict[tuple[int, Any], str] = {  # (node id, dtype cast to or None) -> value
+            (i, None): name for i, name in inputs.items()}
+        self.taken = set(inputs.values()) | {graph.nodes[i].name for i in params}
+        self.output_names = [self.fresh(f"output.{name}" if name in self.taken else name)
+                             for name in _output_names(graph)]
+        self.results: dict[int, str] = {}  # an op that is an output -> that output's name
+        for i, name in zip(graph.outputs, self.output_names):
+            self.results.setdefault(i, name)
+        self.shared: dict[tuple[str, tuple[int, ...], bytes], str] = {}  # small constants
+        self.constants = 0
+
+    def fresh(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``… where it is taken."""
+        name, k = base, 0
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    def add_node(self, op_type: str, inputs: Sequence[str], output: str, line: str,
+                 attributes: dict[str, Any]) -> None:
+        helper = self.onnx.helper
+        for key, v in attributes.items():
+            if isinstance(v, np.ndarray):
+                attributes[key] = self.onnx.numpy_helper.from_array(v)
+            elif isinstance(v, np.dtype):
+                attributes[key] = helper.np_dtype_to_tensor_dtype(v)
+        self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output,
+                                           doc_string=line, **attributes))
+
+    def initializer(self, array: np.ndarray, name: str | None = None) -> str:
+        """An initializer: a parameter's by its ``name``, else ``const0``, ``const1``, … (small
+        constants of equal dtype, shape and values shared)."""
+        key = (array.dtype.str, array.shape, array.tobytes()) if array.size <= 16 else None
+        if name is None and key in self.shared:
+            return self.shared[key]
+        if name is None:
+            name, self.constants = self.fresh(f"const{self.constants}"), self.constants + 1
+            self.shared.update({key: name} if key else {})
+        tensor = self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name)
+        self.initializers.append(tensor)
+        return name
+
+    def value(self, node: Node, dtype: np.dtype[Any] | None) -> str:
+        """The ONNX value of ``node`` in ``dtype``: a constant is stored in it, anything else
+        is cast by a Cast node; a constant or parameter is made an initializer on first use."""
+        key = (node.id, None if dtype is None or dtype == node.dtype else dtype)
+        if key in self.names:
+            return self.names[key]
+        if node.op == CONSTANT:
+            name = self.initializer(np.asarray(node.value, dtype=key[1]))
+        elif key[1] is not None:
+            source = self.value(node, None)
+            name = self.fresh(f"{source}.{dtype}")
+            self.add_node("Cast", [source], name, "", {"to": dtype})
+        elif node.id in self.params:
+            name = self.initializer(np.asarray(node.value), node.name)
+        else:
+            raise AssertionError(f"export_onnx: {node.name} is used before it is computed")
+        self.names[key] = name
+        return name
+
+    def emit(self, node: Node) -> None:
+        """The equation's ONNX nodes; the last one's output is the result's name."""
+        emit = ONNX_OPS.get(node.op)
+        if emit is None or _OWNERS.get(node.op) is not node.primitive:
+            raise UnsupportedPrimitiveError(
+                f"export_onnx: primitive '{node.op}' has no ONNX mapping, at `"
+                f"{_line(self.graph, node)}` in the program (print(tg.make_graph(f)(*args)) "
+                "lists it); give it one with tinygrad_nn.export.register_onnx(primitive, emit)")
+        count = len(self.nodes)
+        result = emit(Emitter(self, node))
+        if len(self.nodes) > count and self.nodes[-1].output[0] == result:
+            self.taken.discard(result)
+            result = self.results.get(node.id) or self.fresh(node.name)
+            self.nodes[-1].output[0] = self.nodes[-1].name = result
+        self.names[(node.id, None)] = result
+
+    def model(self, name: str, dynamic_batch: bool) -> onnx.ModelProto:
+        onnx, graph = self.onnx, self.graph
+        helper = onnx.helper
+        for node in (graph.nodes[i] for i in sorted(_needed(graph))):
+            if node.is_op:
+                self.emit(node)
+        for i, output in zip(graph.outputs, self.output_names):  # an input, a constant, twice
+            if self.value(graph.nodes[i], None) != output:
+                self.add_node("Identity", [self.value(graph.nodes[i], None)], output, "", {})
+        inputs = [_value_info(helper, self.names[(i, None)], graph.nodes[i],
+                              BATCH if dynamic_batch else None)
+                  for i in graph.inputs if i not in self.params]
+        outputs = [_value_info(helper, output, graph.nodes[i], None, known=not dynamic_batch)
+                   for i, output in zip(graph.outputs, self.output_names)]
+        opset = [helper.make_opsetid("", OPSET)]
+        model = helper.make_model(
+            helper.make_graph(self.nodes, name, inputs, outputs, self.initializers,
+                              doc_string=str(graph)),
+            opset_imports=opset, producer_name="tinygrad_nn",
+            ir_version=helper.find_min_ir_version_for(opset))
+        if dynamic_batch:
+            _infer_output_shapes(model, onnx)
+        onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+def _output_names(graph: Graph) -> list[str]:
+    """``output`` for a lone array; else each one's path in f's result (``output[0]``,
+    ``probs``)."""
+    if len(graph.outputs) == 1:
+        return ["output"]
+    return [f"output{path}" if path.startswith("[") else path for path in graph.output_names]
+
+
+def _value_info(helper: Any, name: str, node: Node, batch: str | None, known: bool = True
+                ) -> Any:
+    """The type of a graph input or output: the traced shape (the last axis ``batch`` when
+    given), or the rank only (unnamed axes) when the sizes are not ``known``."""
+    shape: list[Any] = list(node.shape) if known else [None] * len(node.shape)
+    if batch is not None and shape:
+        shape[-1] = batch
+    return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(node.dtype), shape)
+
+
+def _needed(graph: Graph) -> set[int]:
+    """The nodes the outputs depend on."""
+    needed, stack = set(), list(graph.outputs)
+    while stack:
+        i = stack.pop()
+        if i not in needed:
+            needed.add(i)
+            stack.extend(graph.nodes[i].inputs)
+    return needed
+
+
+def _infer_output_shapes(model: Any, onnx: Any) -> None:
+    """Each output's axes as ONNX infers them from the inputs' (``batch`` where they depend on
+    the batch); an axis inference cannot tell stays unnamed (not ``unk__5``)."""
+    inferred = {v.name: v for v in onnx.shape_inference.infer_shapes(model).graph.output}
+    for output in model.graph.output:
+        output.CopyFrom(inferred[output.name])
+        for dim in output.type.tensor_type.shape.dim:
+            if dim.dim_param.startswith("unk__"):
+                dim.Clear()
