@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinygrad_nn import ops
-from tinygrad_nn.graph import CONSTANT, Graph, Node, is_input_leaf, trace
+from tinygrad_nn.program import CONSTANT, Node, Program, is_input_leaf, trace
 from tinygrad_nn.pytree import tree_flatten
 from tinygrad_nn.tensor import Primitive, value
 
@@ -342,8 +342,8 @@ def _import_onnx() -> Any:
     return onnx
 
 
-def _split_inputs(graph: Graph, args: Sequence[Any], argnames: Sequence[str] | None
-                  ) -> tuple[Graph, dict[int, str], set[int]]:
+def _split_inputs(graph: Program, args: Sequence[Any], argnames: Sequence[str] | None
+                  ) -> tuple[Program, dict[int, str], set[int]]:
     """The graph with its inputs renamed by ``argnames``, the graph inputs {node id: name}
     (the array arguments) and the initializers (the other traced inputs: pytree leaves,
     closed-over Tensors that need a gradient or have a name)."""
@@ -361,12 +361,12 @@ def _split_inputs(graph: Graph, args: Sequence[Any], argnames: Sequence[str] | N
     nodes = list(graph.nodes)
     for i, name in zip(plain, names):
         nodes[i] = dataclasses.replace(nodes[i], name=name)
-    renamed = Graph(nodes, graph.inputs, graph.outputs, graph.output_names, graph.value,
+    renamed = Program(nodes, graph.inputs, graph.outputs, graph.output_names, graph.value,
                     graph.out_tree)
     return renamed, dict(zip(plain, names)), set(graph.inputs) - set(plain)
 
 
-def _check_batch(f: Callable[..., Any], args: Sequence[Any], graph: Graph,
+def _check_batch(f: Callable[..., Any], args: Sequence[Any], graph: Program,
                  inputs: dict[int, str]) -> None:
     """With a dynamic batch, the program must not depend on its size: ``f`` is traced again
     with one more column in every array argument, and must give the same equations, params
@@ -419,7 +419,7 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _line(graph: Graph, node: Node) -> str:
+def _line(graph: Program, node: Node) -> str:
     """The node's line in the program listing: ``c:f64[3,4] = swish[beta=2.0] b``."""
     return (f"{node.name}:{node.type} = {node.label} "
             f"{' '.join(graph.nodes[i].name for i in node.inputs)}").rstrip()
@@ -434,7 +434,7 @@ class _Builder:
     a user sees come first: inputs, parameters, outputs; an op's result keeps its listing name
     (``a``, ``b``, …) where that is free, and takes its output's name where it is one."""
 
-    def __init__(self, graph: Graph, inputs: dict[int, str], params: set[int], onnx: Any):
+    def __init__(self, graph: Program, inputs: dict[int, str], params: set[int], onnx: Any):
         self.graph, self.params, self.onnx = graph, params, onnx
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
@@ -543,7 +543,7 @@ class _Builder:
         return model
 
 
-def _output_names(graph: Graph) -> list[str]:
+def _output_names(graph: Program) -> list[str]:
     """``output`` for a lone array; else each one's path in f's result (``output[0]``,
     ``probs``)."""
     if len(graph.outputs) == 1:
@@ -561,7 +561,7 @@ def _value_info(helper: Any, name: str, node: Node, batch: str | None, known: bo
     return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(node.dtype), shape)
 
 
-def _needed(graph: Graph) -> set[int]:
+def _needed(graph: Program) -> set[int]:
     """The nodes the outputs depend on."""
     needed, stack = set(), list(graph.outputs)
     while stack:

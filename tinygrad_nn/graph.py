@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tinygrad_nn.program import CONSTANT, INPUT, Node, Program, recorded, trace
 from tinygrad_nn.tensor import OPS, Tensor
@@ -216,7 +216,7 @@ def make_graph(f: Callable[..., Any],
     def make_graph_f(*args: Any, **kwargs: Any) -> Any:
         if hasattr(f, "lower"):
             return f.lower(*args, **kwargs)
-        return trace(f, args, kwargs, argnums, kind=Graph)
+        return trace(f, args, kwargs, argnums, kind=Graph)  # a Graph: the kind asked for
 
     return make_graph_f
 
@@ -224,7 +224,7 @@ def make_graph(f: Callable[..., Any],
 def graph_of(tensor: Tensor) -> Graph:
     """The graph recorded behind ``tensor`` (``tensor.graph()``): its inputs are the leaves
     that require grad or have a ``name``; other leaves are constants."""
-    return recorded(tensor, kind=Graph)
+    return cast(Graph, recorded(tensor, kind=Graph))
 
 
 def _si(number: float, unit: str) -> str:

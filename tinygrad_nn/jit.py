@@ -97,7 +97,7 @@ class Jitted:
                     full[position] = arg
                 return self.f(*full)
 
-            graph: Program = trace(traced, [args[p] for p in dynamic], argnums=(), name=self.name)
+            graph = trace(traced, [args[p] for p in dynamic], argnums=(), name=self.name)
             donated = {k for k, p in enumerate(self._leaf_positions(args, dynamic))
                        if p in self.donate}
             plan = Plan(graph, len(leaves), donated, self.name, args, self.static)

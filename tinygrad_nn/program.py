@@ -14,7 +14,7 @@ import math
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +24,6 @@ from tinygrad_nn.pytree import TreeDef, argument_names, tree_flatten, tree_paths
 from tinygrad_nn.tensor import Primitive, Tensor, Trace, numeric, switch, value
 
 INPUT, CONSTANT = "input", "const"
-P = TypeVar("P", bound="Program")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def is_input_leaf(leaf: Any) -> bool:
 
 def trace(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None = None,
           argnums: int | Sequence[int] | None = None, name: str | None = None,
-          kind: type[P] = Program) -> P:  # type: ignore[assignment]
+          kind: type[Program] | None = None) -> Program:
     """Run ``f(*args)`` once as a program and return its ``Graph``.
 
     Each input leaf (``is_input_leaf``) becomes an input named by its pytree path (``W1``; a
@@ -152,15 +151,15 @@ def _walk(roots: Sequence[Any]) -> list[Any]:
     return order
 
 
-def recorded(tensor: Tensor, kind: type[P] = Program) -> P:  # type: ignore[assignment]
+def recorded(tensor: Tensor, kind: type[Program] | None = None) -> Program:
     """The program recorded behind ``tensor``: its inputs are the leaves that require grad or
     have a ``name``; other leaves are constants."""
     return _build(kind, [tensor], [""], tensor.data, [], [])
 
 
-def _build(kind: type[P], outputs: list[Tensor], output_names: list[str], result: Any,
+def _build(kind: type[Program] | None, outputs: list[Tensor], output_names: list[str], result: Any,
            inputs: list[Tensor], forward_outputs: list[Tensor], out_tree: TreeDef | None = None,
-           tape: list[Tensor] | None = None) -> P:
+           tape: list[Tensor] | None = None) -> Program:
     order, listed = _walk(forward_outputs + outputs), {id(x) for x in inputs}
     forward = {id(x) for x in _walk(forward_outputs)} if forward_outputs else None
     live = {id(x) for x in order}  # the order the ops ran in, when known; dead ones dropped
@@ -185,8 +184,8 @@ def _build(kind: type[P], outputs: list[Tensor], output_names: list[str], result
         nodes.append(Node(len(nodes), primitive.name, name, tuple(index[id(a)] for a in arguments),
                           x.shape, x.dtype, x.requires_grad, primitive, params, flops,
                           id(x) in backward))
-    return kind(nodes, [index[id(x)] for x in leaves], [index[id(x)] for x in outputs],
-                list(output_names), result, out_tree)
+    return (kind or Program)(nodes, [index[id(x)] for x in leaves],
+                             [index[id(x)] for x in outputs], list(output_names), result, out_tree)
 
 
 def _is_op(item: Any) -> bool:
