@@ -17,7 +17,7 @@ import numpy as np
 from tinygrad_nn import ops
 from tinygrad_nn.autodiff import backprop, make_seed, owned
 from tinygrad_nn.pytree import argument_names, tree_flatten, tree_map, tree_unflatten
-from tinygrad_nn.tensor import ArrayLike, State, Tensor, input_leaf, numeric, switch, value
+from tinygrad_nn.tensor import ArrayLike, State, Tensor, input_leaf, numeric, switch
 
 _depth = 0  # how many transforms are running their function right now
 # Called with each transformed function's output: graph inspection's hook (forward vs backward).
@@ -99,8 +99,9 @@ class _Traced:
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise TypeError(f"{caller}: with has_aux=True the function must return (output, "
                                 f"aux); it returned {type(result).__name__}")
-            result, aux = result  # aux as numpy at the top level: no Tensor keeps a graph alive
-            self.aux = aux if self.recorded else tree_map(lambda x: np.asarray(value(x)), aux)
+            result, aux = result  # aux's Tensors as numpy at the top level: none keeps a graph
+            self.aux = aux if self.recorded else tree_map(
+                lambda x: x.data if type(x) is Tensor else x, aux)
         # An output that is not a Tensor does not depend on the inputs: every gradient is 0.
         self.out = result if type(result) is Tensor else Tensor(numeric(
             result, f"{caller}: the function returned something that is not a number"))
