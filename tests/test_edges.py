@@ -233,3 +233,35 @@ def test_an_interrupted_save_leaves_the_old_file_whole(
 def test_load_params_gives_the_files_own_dtype(tmp_path: Path) -> None:
     path = nn.save_params(tmp_path / "p32", nn.init_params([4, 3, 1], dtype=np.float32))
     assert {a.dtype for a in nn.load_params(path).values()} == {np.dtype(np.float32)}
+
+
+# --- reading values, argnums, seeds ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("read", "what", "kind"),
+    [(float, "float()", TypeError), (int, "int()", TypeError), (bool, "bool()", ValueError),
+     (lambda t: t.item(), ".item()", ValueError)],
+)
+def test_reading_a_tensor_of_several_values_as_one_names_its_shape(
+    read: Any, what: str, kind: type[Exception]
+) -> None:
+    with raises(kind, what, "of a Tensor of shape (3,)", "exactly one element"):
+        read(Tensor(np.ones(3), requires_grad=True))
+    with raises(TypeError, "float() of a Tensor of shape (1, 1)", ".item()"):
+        float(Tensor(np.ones((1, 1))))
+    assert float(Tensor(np.array(2.5))) == 2.5 and Tensor(np.ones((1, 1))).item() == 1.0
+
+
+@pytest.mark.parametrize("argnums", ["0", 0.0, (0, "1"), [None]])
+def test_argnums_that_are_not_ints_are_named(argnums: Any) -> None:
+    with raises(TypeError, "grad: argnums must be an int or a sequence of ints"):
+        tg.grad(lambda x, y: (x * y).sum(), argnums=argnums)(np.ones(2), np.ones(2))
+
+
+@pytest.mark.parametrize(("seed", "kind"), [("a", "str"), ([[1.0], [1.0, 2.0]], "ragged")])
+def test_a_seed_that_is_not_numbers_is_named(seed: Any, kind: str) -> None:
+    y = Tensor(np.ones(2), requires_grad=True) * 2.0
+    with raises(TypeError, "backward: the seed", kind):
+        y.backward(seed)
+    _, vjp_fn = tg.vjp(lambda x: x.sum(), np.ones(2))
+    with raises(TypeError, "vjp_fn: the seed", kind):
+        vjp_fn(seed)

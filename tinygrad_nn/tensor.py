@@ -188,7 +188,18 @@ def _method(op: str, reflected: bool = False, binary: bool = False) -> Callable[
 
 def _read(convert: Callable[[np.ndarray], Any], what: str) -> Callable[[Tensor], Any]:
     """A Tensor method giving ``convert(its values)``: ``what`` reads them in Python."""
-    return lambda self: convert(self.concrete(what))
+
+    def read(self: Tensor) -> Any:
+        try:
+            return convert(self.concrete(what))
+        except (TypeError, ValueError) as error:  # numpy's words, for other than a 0-d array
+            if self.ndim == 0:
+                raise
+            fix = "it needs exactly one element" if self.size != 1 else "use .item()"
+            raise type(error)(f"{what} of a Tensor of shape {self.shape}: {fix} ({error})"
+                              ) from None
+
+    return read
 
 
 class Tensor:
