@@ -72,14 +72,14 @@ class Run:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--data", metavar="DIR",
         help="directory holding train_catvnoncat.h5 and test_catvnoncat.h5 "
         "(default: $TINYGRAD_NN_DATA, else the project's data/, else a generated stand-in)")
     parser.add_argument("--synthetic", action="store_true",
-                        help="use the generated stand-in set even where the course's files are")
+                        help="use the generated stand-in set even if the course's files are found")
     parser.add_argument("--model", choices=sorted(MODELS),
                         help="deep [12288, 20, 7, 5, 1] (default) or two-layer [12288, 7, 1]")
     parser.add_argument("--iterations", type=int, metavar="N", help="default: 2500")
@@ -95,21 +95,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-plots", action="store_true", help="write no PNG files")
     parser.add_argument("--predict", metavar="IMAGE", help="classify a picture of your own")
     args = parser.parse_args(argv)
-    training_flags = [f"--{name.replace('_', '-')}" for name in ("iterations", "learning_rate",
-                                                                 "seed")
-                      if getattr(args, name) is not None]
-    if args.load and training_flags:
-        parser.error(f"--load uses saved parameters and trains nothing: drop "
-                     f"{' and '.join(training_flags)}")
-    for name, default in DEFAULTS.items():
+    training = {"--iterations": args.iterations, "--learning-rate": args.learning_rate,
+                "--seed": args.seed}
+    if args.load and (given := [flag for flag, value in training.items() if value is not None]):
+        parser.error(f"--load uses saved parameters and trains nothing: drop {' and '.join(given)}")
+    for name, default in DEFAULTS.items():  # the model of a --load file is the file's
         if getattr(args, name) is None and not (args.load and name == "model"):
             setattr(args, name, default)
-    if args.iterations is not None and args.iterations < 0:
+    if args.iterations < 0:
         parser.error(f"--iterations must be >= 0, got {args.iterations}")
-    if args.learning_rate is not None and not (math.isfinite(args.learning_rate)
-                                               and args.learning_rate > 0):
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
         parser.error(f"--learning-rate must be a finite number > 0, got {args.learning_rate}")
-    if args.seed is not None and not 0 <= args.seed < 2**32:
+    if not 0 <= args.seed < 2**32:
         parser.error(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
     return args
 
