@@ -1,10 +1,9 @@
 """Tests for tinygrad_nn.data: the cat / non-cat files, the synthetic set, parameter files.
 
-Real-data tests read $TINYGRAD_NN_DATA and are skipped when it is unset; everything else builds
-its own small files in tmp_path.
+Real-data tests find the files as the examples do ($TINYGRAD_NN_DATA, else the project's data/)
+and are skipped without them; everything else builds its own small files in tmp_path.
 """
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,11 +49,8 @@ def error_message(exc_type: type[Exception], call: Callable[[], object], *fragme
 
 
 @pytest.fixture(scope="module")
-def real_dir() -> Path:
-    value = os.environ.get(DATA_ENV_VAR)
-    if not value:
-        pytest.skip(f"{DATA_ENV_VAR} is unset; point it at the directory holding {TRAIN}, {TEST}")
-    return Path(value)
+def real_dir(course_data_dir: Path) -> Path:
+    return course_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +97,7 @@ def test_real_flatten_is_the_course_expression_bitwise(real: CatDataset) -> None
         np.testing.assert_array_equal(flat32.view(np.uint32), expected32.view(np.uint32))
 
 
-def test_real_resolve_uses_env_from_any_directory(
+def test_real_resolve_finds_the_data_from_any_directory(
     real_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)

@@ -1,13 +1,13 @@
 """Tests for tinygrad_nn.nn: initialization, model, costs, training, and the course's figures.
 
-The course's exact figures need the real data: they run when $TINYGRAD_NN_DATA points at the
-directory holding the two .h5 files and are skipped otherwise. Each 2500-iteration run (deep and
-two-layer) happens once per session, in a module-scoped fixture shared by the tests that read it.
+The course's exact figures need the real data: they run when $TINYGRAD_NN_DATA or the project's
+data/ holds the two .h5 files (tests/conftest.py) and are skipped otherwise. Each 2500-iteration
+run (deep and two-layer) happens once per session, in a module-scoped fixture shared by the tests
+that read it.
 """
 
 import contextlib
 import io
-import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 import tinygrad_nn as tg
 from tinygrad_nn import course, nn
 from tinygrad_nn.data import (
-    DATA_ENV_VAR,
     CatDataset,
     flatten_images,
     load_catvnoncat,
@@ -475,12 +474,8 @@ class Run(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def real() -> CatDataset:
-    value = os.environ.get(DATA_ENV_VAR)
-    if not value:
-        pytest.skip(f"{DATA_ENV_VAR} is unset; point it at the directory holding the course's "
-                    "train_catvnoncat.h5 and test_catvnoncat.h5 to check the course's figures")
-    return load_catvnoncat(Path(value))
+def real(course_data_dir: Path) -> CatDataset:  # see conftest.py: skipped without the data
+    return load_catvnoncat(course_data_dir)
 
 
 def run_course_figure(real: CatDataset, dims: list[int], scheme: nn.Scheme,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_nn.tensor import OPS, ArrayLike, State, Tensor, check_finite, switch, value
+from tinygrad_nn.tensor import OPS, ArrayLike, State, Tensor, check_finite, numeric, switch, value
 
 
 class GraphReleasedError(RuntimeError):
@@ -101,7 +101,7 @@ def make_seed(root: Tensor, grad: ArrayLike | None, caller: str) -> np.ndarray:
         raise TypeError(f"{caller}: the output has shape {root.shape}; an implicit gradient exists "
                         "only for a one-element output. Reduce it to a scalar (e.g. .sum()) or "
                         f"pass a seed of shape {root.shape}")
-    seed = np.ones(root.shape) if grad is None else np.asarray(value(grad))
+    seed = np.ones(root.shape) if grad is None else numeric(grad, f"{caller}: the seed")
     if seed.shape != root.shape:
         raise ValueError(f"{caller}: the seed has shape {seed.shape}, expected the output's "
                          f"shape {root.shape}")

@@ -18,7 +18,7 @@ import numpy as np
 from tinygrad_nn import ops
 from tinygrad_nn.autodiff import backprop, make_seed, owned
 from tinygrad_nn.pytree import argument_names, tree_flatten, tree_map, tree_unflatten
-from tinygrad_nn.tensor import ArrayLike, State, Tensor, input_leaf, numeric, switch, value
+from tinygrad_nn.tensor import ArrayLike, State, Tensor, input_leaf, numeric, switch
 
 _depth = 0  # how many transforms are running their function right now
 # Called with each transformed function's output: graph inspection's hook (forward vs backward).
@@ -53,12 +53,21 @@ def records_backward() -> bool:
 
 def check_argnums(argnums: int | Sequence[int], count: int, caller: str) -> tuple[int, ...]:
     """``argnums`` as non-negative positions among ``count`` arguments, or a clear error."""
-    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    positions = (argnums,) if isinstance(argnums, int) else argnums_tuple(argnums, caller)
     for p in positions:
-        if not isinstance(p, int) or not -count <= p < count:
+        if not -count <= p < count:
             raise ValueError(f"{caller}: argnums {argnums} asks for argument {p}, but the function "
                              f"got {count} positional arguments")
     return tuple(p % count for p in positions)
+
+
+def argnums_tuple(argnums: Any, caller: str) -> tuple[int, ...]:
+    """A sequence of argument positions as a tuple, or a TypeError saying what argnums takes."""
+    positions = tuple(argnums) if isinstance(argnums, (tuple, list, range)) else None
+    if positions is None or not all(isinstance(p, int) for p in positions):
+        raise TypeError(f"{caller}: argnums must be an int or a sequence of ints, got "
+                        f"{argnums!r}")
+    return positions
 
 
 def _input(leaf: Any, bit: int) -> Tensor:
@@ -100,8 +109,9 @@ class _Traced:
             if not (isinstance(result, tuple) and len(result) == 2):
                 raise TypeError(f"{caller}: with has_aux=True the function must return (output, "
                                 f"aux); it returned {type(result).__name__}")
-            result, aux = result  # aux as numpy at the top level: no Tensor keeps a graph alive
-            self.aux = aux if self.recorded else tree_map(lambda x: np.asarray(value(x)), aux)
+            result, aux = result  # aux's Tensors as numpy at the top level: none keeps a graph
+            self.aux = aux if self.recorded else tree_map(
+                lambda x: x.data if type(x) is Tensor else x, aux)
         # An output that is not a Tensor does not depend on the inputs: every gradient is 0.
         self.out = result if type(result) is Tensor else Tensor(numeric(
             result, f"{caller}: the function returned something that is not a number"))
@@ -151,7 +161,7 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
     The gradient has the structure of ``args[argnums]`` (a tuple of them when argnums is a
     sequence), with numpy arrays of the inputs' dtypes. ``f`` must return a scalar.
     """
-    argnums = argnums if isinstance(argnums, int) else tuple(argnums)
+    argnums = argnums if isinstance(argnums, int) else argnums_tuple(argnums, "grad")
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:

@@ -37,7 +37,9 @@ def check_grads(f: Callable[..., Any], args: Any, argnums: int | Sequence[int] |
                               "check_grads")
     chosen = tuple(args[p] for p in positions)
     leaves, treedef = tree_flatten(chosen)
-    names = argument_names(chosen)
+    every_name, starts = argument_names(args), np.cumsum([0] + [len(tree_flatten(a)[0])
+                                                                for a in args])
+    names = [n for p in positions for n in every_name[starts[p]:starts[p + 1]]]  # x1 is args[1]
     # Our own C-ordered float64 copies, perturbed in place below (never the caller's arrays).
     points = [np.array(numeric(leaf, f"check_grads: the argument leaf '{name}'"), np.float64,
                        order="C") for leaf, name in zip(leaves, names)]

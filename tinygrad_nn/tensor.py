@@ -74,14 +74,15 @@ def value(x: Any) -> Any:
 
 def numeric(x: Any, what: str) -> np.ndarray:
     """``x`` as a numeric (bool, int or float) array, or a TypeError naming ``what``."""
+    expected = f"{what}: expected a Tensor or a number (or a numeric numpy array), got"
     try:
         array = np.asarray(value(x))
-    except ValueError:  # a ragged nested list
-        array = np.empty(0, dtype=object)
+    except ValueError:  # numpy's "inhomogeneous shape"
+        raise TypeError(f"{expected} a ragged nested {type(x).__name__} (its rows differ in "
+                        "length)") from None
     if array.dtype.kind in "biuf":
         return array
-    raise TypeError(f"{what}: expected a Tensor or a number (or a numeric numpy array), got "
-                    f"{type(x).__name__} of dtype {array.dtype}")
+    raise TypeError(f"{expected} {type(x).__name__} of dtype {array.dtype}")
 
 
 def check_finite(array: Any, message: str) -> None:
@@ -187,7 +188,18 @@ def _method(op: str, reflected: bool = False, binary: bool = False) -> Callable[
 
 def _read(convert: Callable[[np.ndarray], Any], what: str) -> Callable[[Tensor], Any]:
     """A Tensor method giving ``convert(its values)``: ``what`` reads them in Python."""
-    return lambda self: convert(self.concrete(what))
+
+    def read(self: Tensor) -> Any:
+        try:
+            return convert(self.concrete(what))
+        except (TypeError, ValueError) as error:  # numpy's words, for other than a 0-d array
+            if self.ndim == 0:
+                raise
+            fix = "it needs exactly one element" if self.size != 1 else "use .item()"
+            raise type(error)(f"{what} of a Tensor of shape {self.shape}: {fix} ({error})"
+                              ) from None
+
+    return read
 
 
 class Tensor:
