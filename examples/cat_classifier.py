@@ -4,6 +4,7 @@
     python3 examples/cat_classifier.py --model two-layer    # [12288, 7, 1]
     python3 examples/cat_classifier.py --dtype float32 --save out/params.npz
     python3 examples/cat_classifier.py --load out/params.npz --predict my_cat.jpg
+    python3 examples/cat_classifier.py --load out/params.npz --export out/cat.onnx
 
 Data: --data DIR, else $TINYGRAD_NN_DATA, else the project's own data/ (see data/README.md).
 Without the files a generated stand-in set of the same shapes is used, so the pipeline runs on a
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+import tinygrad_nn as tg
 from tinygrad_nn import nn
 from tinygrad_nn.data import (
     DATA_ENV_VAR,
@@ -94,6 +96,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="where the PNG plots go (default: out/)")
     parser.add_argument("--no-plots", action="store_true", help="write no PNG files")
     parser.add_argument("--predict", metavar="IMAGE", help="classify a picture of your own")
+    parser.add_argument("--export", metavar="FILE.onnx",
+                        help="write the model to ONNX (needs pip install -e '.[onnx]')")
     args = parser.parse_args(argv)
     training = {"--iterations": args.iterations, "--learning-rate": args.learning_rate,
                 "--seed": args.seed}
@@ -196,6 +200,7 @@ class Checked:
     picture: np.ndarray | None
     plots: bool
     loaded: Run | None
+    export: Path | None = None
 
 
 def check_everything(args: argparse.Namespace) -> Checked:
@@ -203,6 +208,7 @@ def check_everything(args: argparse.Namespace) -> Checked:
     loaded = load_run(args) if args.load else None
     save = check_save_target(args.save) if args.save else None
     picture = read_picture(args.predict) if args.predict else None
+    export = check_export_target(args.export) if args.export else None
     plots = not args.no_plots
     if plots:
         out = Path(args.out).expanduser()
@@ -215,7 +221,35 @@ def check_everything(args: argparse.Namespace) -> Checked:
         except ImportError:
             print(f"Plots skipped: matplotlib is not installed ({INSTALL_HINT})")
             plots = False
-    return Checked(save, picture, plots, loaded)
+    return Checked(save, picture, plots, loaded, export)
+
+
+def check_export_target(path: str) -> Path:
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise UsageError(f"--export: {target} is a directory; give a file name such as "
+                         f"{target / 'cat.onnx'}")
+    check_writable_dir(target.parent, "--export")
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise UsageError("--export needs onnx and onnxruntime: pip install -e '.[onnx]'") from None
+    return target
+
+
+def export(path: Path, params: dict[str, np.ndarray], train_x: np.ndarray, test_x: np.ndarray,
+           test_predictions: np.ndarray) -> None:
+    """Write the model to ONNX, and classify the test pictures with ONNX Runtime to show that
+    it agrees with the engine."""
+    import onnxruntime
+
+    tg.export_onnx(nn.forward, params, train_x, argnames=["X"], path=path)
+    session = onnxruntime.InferenceSession(str(path))
+    labels = session.run(None, {"X": test_x})[0] > 0.5
+    agree = int(np.sum(labels == test_predictions))
+    print(f"Wrote {path} (ONNX): ONNX Runtime labels {agree} of {test_x.shape[1]} test pictures "
+          "as the engine does")
 
 
 # --------------------------------------------------------------------------- data and training
@@ -386,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         predictions = report_accuracy("Test", run.params, test_x, dataset.test_y)
         if checked.save is not None:
             print(f"Saved the parameters to {nn.save_params(checked.save, run.params)}")
+        if checked.export is not None:
+            export(checked.export, run.params, train_x, test_x, predictions)
         if checked.plots:
             write_plots(Path(args.out).expanduser(), run, args.learning_rate, dataset,
                         predictions, data_title)

@@ -146,6 +146,28 @@ def test_the_readme_pair_float32_save_then_load_and_predict(
     assert 'my_cat.jpg: y = ' in out and ('"cat" picture' in out or '"non-cat" picture' in out)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_export_writes_an_onnx_model_that_labels_as_the_engine(
+    example: ModuleType, no_data: Path, capsys: pytest.CaptureFixture[str], dtype: str
+) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    argv = ["--model", "two-layer", "--iterations", "5", "--no-plots", "--dtype", dtype]
+    assert example.main([*argv, "--export", "out/cat.onnx"]) == 0
+    assert "ONNX Runtime labels 50 of 50 test pictures as the engine does" in "\n".join(
+        lines_of(capsys))
+    session = ort.InferenceSession("out/cat.onnx")
+    X = np.random.default_rng(0).random((12288, 3)).astype(dtype)  # a batch of another size
+    assert session.run(None, {"X": X})[0].shape == (1, 3)
+
+
+def test_export_is_checked_before_training(
+    example: ModuleType, no_data: Path, no_training: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (no_data / "out").mkdir()
+    assert example.main(["--export", "out"]) == 2
+    assert "--export: out is a directory" in capsys.readouterr().err
+
+
 def test_an_rgba_picture_of_any_size_is_classified(
     example: ModuleType, no_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
