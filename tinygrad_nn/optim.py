@@ -100,8 +100,9 @@ def _state_leaves(state: Any, kind: type, treedef: TreeDef, params: Any, caller:
     if type(state) is not kind:
         raise TypeError(f"optim.{caller}: state is {type(state).__name__}; expected the "
                         f"{kind.__name__} that {caller}(...).init(params) returns")
+    named: Any = state  # one of the NamedTuples above
     return [_flatten_like(tree, treedef, params, f"state.{field}", caller)
-            for field, tree in zip(state._fields, state) if field != "step"]
+            for field, tree in zip(named._fields, named) if field != "step"]
 
 
 def _zeros(params: Any) -> Any:
