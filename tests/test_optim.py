@@ -219,9 +219,9 @@ def test_mismatched_gradients_and_states_are_clear_errors() -> None:
         adam.update(params, optim.momentum(0.1).init(params), params)
     with pytest.raises(ValueError, match=r"state.mu must have the structure of params"):
         adam.update(params, adam.init({"W1": np.ones((3, 2))}), params)
-    with pytest.raises(ValueError, match="optim.adam: b2 must be in"):
+    with pytest.raises(ValueError, match=r"optim\.adam: b2 must be in"):
         optim.adam(b2=1.0)
-    with pytest.raises(ValueError, match="optim.momentum: learning_rate must be > 0"):
+    with pytest.raises(ValueError, match=r"optim\.momentum: learning_rate must be > 0"):
         optim.momentum(0.0)
 
 
