@@ -31,6 +31,10 @@ QUICK_RUNS = {
         ["--iterations", "3", "--growth-from", "2", "--growth-to", "5"],
         ["engine / handwritten peak", "engine growth 2 -> 5"],
     ),
+    "optimizers.py": (
+        ["--rounds", "2", "--warmup", "1", "--inner", "2", "--dtype", "both"],
+        ["adam / sgd", "momentum / sgd", "rmsprop / sgd", "tiny net, float32"],
+    ),
     "profile_engine.py": (
         ["--cat-iterations", "2", "--tiny-iterations", "10", "--top", "3"],
         ["=== profile: cat workload", "=== profile: tiny net", "ms per iteration"],
