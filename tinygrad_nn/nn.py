@@ -138,7 +138,8 @@ _PARAM_KEY = re.compile(r"([Wb])([1-9][0-9]*)")
 
 def layer_dims(params: Params) -> list[int]:
     """``[n_0, n_1, …, n_L]`` read from the weights, after checking the keys (W1..WL, b1..bL),
-    the shapes (Wl: (n_l, n_{l-1}), bl: (n_l, 1)) and the dtype (one float dtype for all)."""
+    that each is an array (a TypeError naming the key otherwise: None, a string, a list), the
+    shapes (Wl: (n_l, n_{l-1}), bl: (n_l, 1)) and the dtype (one float dtype for all)."""
     n_layers = max([int(m.group(2)) for key in params if (m := _PARAM_KEY.fullmatch(key))],
                    default=0)
     expected = [f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb"]
@@ -413,10 +414,6 @@ def forward(
     if output_activation is None:
         output_activation = "sigmoid" if Z.shape[0] == 1 else "softmax"
     return _activation(output_activation)(Z)
-
-
-def _output_units(params: Params) -> int:
-    return int(np.shape(value(params[f"W{len(params) // 2}"]))[0])
 
 
 def _labels_like(Y: ArrayLike, like: Tensor, caller: str) -> Any:
