@@ -4,7 +4,7 @@ deeplearning.ai course 1, week 4 ("Building your Deep Neural Network: Step by St
 Neural Network - Application"), so a learner can hold their own answers against these. All
 arrays are numpy arrays in and out. This is a thin veneer: the forward functions call
 ``tinygrad_nn.nn``, the backward functions take their numbers from the engine (``vjp``), and the
-two models run ``nn.train``.
+two models run ``nn.train``. From course 2 ("Optimization methods"): ``random_mini_batches``.
 
 Conventions kept from the course: X is (n_x, m), Y is (1, m) with 1 = cat (old docstrings say
 0); ``[12288, 20, 7, 5, 1]`` has L = 4 layers of weights; ``cache = (linear_cache,
