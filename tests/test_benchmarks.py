@@ -37,6 +37,10 @@ QUICK_RUNS = {
         ["=== export, float64", "=== export, float32", "export time, median",
          "labels as the engine: True"],
     ),
+    "optimizers.py": (
+        ["--rounds", "2", "--warmup", "1", "--inner", "2", "--dtype", "both"],
+        ["adam / sgd", "momentum / sgd", "rmsprop / sgd", "tiny net, float32"],
+    ),
     "profile_engine.py": (
         ["--cat-iterations", "2", "--tiny-iterations", "10", "--top", "3"],
         ["=== profile: cat workload", "=== profile: tiny net", "ms per iteration"],

@@ -244,3 +244,27 @@ def test_predict_prints_the_course_accuracy(capsys: pytest.CaptureFixture[str]) 
     p = course.predict(X, np.array([[1, 1, 1]]), params)
     assert p.dtype == np.float64 and p.tolist() == [[1.0, 0.0, 1.0]]
     assert capsys.readouterr().out.strip() == f"Accuracy: {np.sum(p == 1) / 3}"
+
+
+# --------------------------------------------------------------------------- course 2
+
+
+def test_random_mini_batches_reproduce_the_notebook_test_case() -> None:
+    state = np.random.get_state()
+    np.random.seed(1)  # the notebook's random_mini_batches_test_case
+    X = np.random.randn(12288, 148)
+    Y = np.random.randn(1, 148) < 0.5
+    after_data = np.random.get_state()
+    batches = course.random_mini_batches(X, Y, 64)
+    assert [b[0].shape for b in batches] == [(12288, 64), (12288, 64), (12288, 20)]
+    assert [b[1].shape for b in batches] == [(1, 64), (1, 64), (1, 20)]
+    np.testing.assert_allclose(batches[0][0][0][0:3], [0.90085595, -0.7612069, 0.2344157],
+                               atol=5e-9)
+    # the course's order: np.random.seed(seed); permutation(m); the global state is left alone
+    order = np.random.RandomState(0).permutation(148)
+    assert np.array_equal(np.concatenate([b[0] for b in batches], axis=1), X[:, order])
+    assert np.array_equal(np.concatenate([b[1] for b in batches], axis=1), Y[:, order])
+    assert all(np.array_equal(a, b) for a, b in zip(np.random.get_state()[1:3], after_data[1:3]))
+    np.random.set_state(state)
+    exact = course.random_mini_batches(X[:, :128], Y[:, :128], 64, seed=3)
+    assert [b[0].shape[1] for b in exact] == [64, 64]  # no empty last batch

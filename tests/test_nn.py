@@ -170,11 +170,13 @@ def test_check_shapes_explains_the_fix() -> None:
     params = nn.init_params([4, 3, 1])
     X, Y = np.zeros((4, 7)), np.zeros((1, 7))
     assert nn.check_shapes(params, X, Y) == [4, 3, 1]
-    with pytest.raises(ValueError, match=r"Y = Y.reshape\(1, -1\)") as info:
+    # (m,) would broadcast right, (m, 1) into an (m, m) matrix: each message says its own case
+    with pytest.raises(ValueError, match=r"Y = Y.reshape\(1, -1\)") as flat:
         nn.check_shapes(params, X, np.zeros(7))
-    assert "(m, m)" in str(info.value)
-    with pytest.raises(ValueError, match=r"Y.reshape\(1, -1\)"):
+    assert "(m, m)" not in str(flat.value) and "one row" in str(flat.value)
+    with pytest.raises(ValueError, match=r"Y = Y.reshape\(1, -1\)") as column:
         nn.check_shapes(params, X, np.zeros((7, 1)))
+    assert "A column of labels broadcasts" in str(column.value) and "(m, m)" in str(column.value)
     with pytest.raises(ValueError, match=r"pass X.T"):
         nn.check_shapes(params, X.T)
     with pytest.raises(ValueError, match="flatten_images"):

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -267,7 +267,9 @@ SHAPE_CASES: list[Case] = [
 
 def reduction_case(op: str, axis: Any, keepdims: bool, shape: Shape) -> Case:
     reduce = getattr(tg, op)
-    domain = "distinct" if op == "max" else "any"
+    # max: no ties; var / std: no two equal elements, so no deviation is near 0 (the
+    # derivative of std = √var is unbounded there)
+    domain = "distinct" if op in ("max", "var", "std") else "any"
     return Case(
         f"{op}_axis{axis}_keepdims{keepdims}",
         lambda x: reduce(x, axis, keepdims),
@@ -286,6 +288,36 @@ REDUCTION_CASES: list[Case] = [
         (None, ()),
     )
     for keepdims in (False, True)
+]
+# logsumexp and var are reductions too; std needs two elements or more (√0 has no derivative).
+CLASS_REDUCTION_CASES: list[Case] = [
+    reduction_case(op, axis, keepdims, shape)
+    for op in ("logsumexp", "var", "std")
+    for axis, shape in ((None, (3, 4)), (0, (3, 4)), (-1, (2, 3, 4)), ((0, 2), (2, 3, 4)))
+    + (((None, ()),) if op != "std" else ())
+    for keepdims in (False, True)
+]
+# Many classes: the class axis is 0 (examples are columns); broadcast inputs feed them.
+CLASS_CASES: list[Case] = [
+    Case("logsumexp_default_axis0", tg.logsumexp, (("any", (3, 4)),)),
+    Case("log_softmax_axis0", tg.log_softmax, (("any", (3, 4)),)),
+    Case("log_softmax_axis1", lambda x: tg.log_softmax(x, 1), (("any", (3, 4)),)),
+    Case("log_softmax_axis_last_3d", lambda x: tg.log_softmax(x, -1), (("any", (2, 3, 4)),)),
+    Case("softmax_axis0", tg.softmax, (("any", (3, 4)),)),
+    Case("softmax_axis1", lambda x: tg.softmax(x, axis=1), (("any", (3, 4)),)),
+    Case("softmax_of_one_class", tg.softmax, (("any", (1, 4)),)),
+    Case("log_softmax_of_broadcast_bias", lambda x, b: tg.log_softmax(x + b),
+         (("any", (3, 4)), ("any", (3, 1)))),
+    Case("softmax_of_broadcast_row", lambda x, y: tg.softmax(x * y),
+         (("any", (3, 4)), ("any", (4,)))),
+    Case("logsumexp_keepdims_broadcast_back", lambda x: x - tg.logsumexp(x, 0, keepdims=True),
+         (("any", (3, 4)),)),
+    Case("logsumexp_of_broadcast_sum", lambda x, y: tg.logsumexp(x + y, axis=1),
+         (("any", (3, 1)), ("any", (2, 1, 4)))),
+    Case("var_of_broadcast_sum", lambda x, y: tg.var(x + y, axis=1),
+         (("distinct", (3, 4)), ("any", (1, 4)))),
+    Case("std_keepdims_normalizes", lambda x: (x - tg.mean(x, 0, keepdims=True))
+         / tg.std(x, 0, keepdims=True), (("distinct", (3, 4)),)),
 ]
 METHOD_REDUCTION_CASES: list[Case] = [
     Case("sum_method", lambda x: x.sum(axis=1, keepdims=True), (("any", (3, 4)),)),
@@ -319,6 +351,8 @@ CASES: list[Case] = (
     + SHAPE_CASES
     + REDUCTION_CASES
     + METHOD_REDUCTION_CASES
+    + CLASS_REDUCTION_CASES
+    + CLASS_CASES
 )
 
 
@@ -369,7 +403,7 @@ def test_matmul_on_drawn_shapes(shapes: hnp.BroadcastableShapes, seed: int) -> N
     assert_gradients(tg.matmul, inputs, seed)
 
 
-@pytest.mark.parametrize("op", ["sum", "mean", "max"])
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "logsumexp", "var", "std"])
 @settings(max_examples=15, deadline=None)
 @given(
     shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),
@@ -388,6 +422,8 @@ def test_reductions_on_drawn_shapes_and_axes(
         label="axis",
     )
     case = reduction_case(op, axis, keepdims, shape)
+    reduced = np.sum(np.zeros(shape), axis=axis, keepdims=True)
+    assume(op != "std" or np.prod(shape) // reduced.size >= 2)  # √0 has no derivative
     rng = np.random.default_rng(seed)
     out = case.fn(*[Tensor(x) for x in case.draw_inputs(rng)])
     assert out.shape == np.sum(np.zeros(shape), axis=axis, keepdims=keepdims).shape

@@ -1,7 +1,8 @@
 """tinygrad_nn: a small, fast, functional reverse-mode autodiff engine on numpy.
 
 ``import tinygrad_nn as tg``: the ops and transforms are ``tg.*``; the network of the course is
-``tg.nn``, the course's own functions ``tg.course``, its data ``tg.data``.
+``tg.nn``, the course's own functions ``tg.course``, its data ``tg.data``; random keys are
+``tg.random`` and optimizers ``tg.optim``.
 """
 
 from typing import Any
@@ -70,6 +71,12 @@ from tinygrad_nn.tensor import (
     no_grad,
 )
 
+# isort: split
+# Models beyond one sigmoid (issue 11): tg.random, tg.optim and a composer's helpers.
+from tinygrad_nn import optim, random
+from tinygrad_nn.functional import hvp
+from tinygrad_nn.pytree import ravel_pytree, tree_vdot
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -94,3 +101,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ += ["export_onnx"]
+__all__ += ["hvp", "optim", "random", "ravel_pytree", "tree_vdot"]

@@ -4,7 +4,7 @@ deeplearning.ai course 1, week 4 ("Building your Deep Neural Network: Step by St
 Neural Network - Application"), so a learner can hold their own answers against these. All
 arrays are numpy arrays in and out. This is a thin veneer: the forward functions call
 ``tinygrad_nn.nn``, the backward functions take their numbers from the engine (``vjp``), and the
-two models run ``nn.train``.
+two models run ``nn.train``. From course 2 ("Optimization methods"): ``random_mini_batches``.
 
 Conventions kept from the course: X is (n_x, m), Y is (1, m) with 1 = cat (old docstrings say
 0); ``[12288, 20, 7, 5, 1]`` has L = 4 layers of weights; ``cache = (linear_cache,
@@ -23,6 +23,7 @@ Traps of the widely copied answers, fixed here:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "linear_backward",
     "linear_forward",
     "predict",
+    "random_mini_batches",
     "relu",
     "relu_backward",
     "sigmoid",
@@ -294,3 +296,34 @@ def predict(X: np.ndarray, y: np.ndarray, parameters: Mapping[str, np.ndarray]) 
     # The course's expression, so the printed digits are the course's (0.9856459330143539).
     print("Accuracy: " + str(np.sum((p == y) / m)))
     return p
+
+
+# --------------------------------------------------------------------------- course 2: mini-batches
+
+
+def random_mini_batches(
+    X: np.ndarray, Y: np.ndarray, mini_batch_size: int = 64, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(mini_batch_X, mini_batch_Y), …]: the columns of X (n_x, m) and Y (1, m) shuffled, then
+    cut into batches of ``mini_batch_size``, the last one smaller (course 2, "Optimization
+    methods").
+
+    The course's order and numbers: ``np.random.seed(seed)`` then ``list(np.random.permutation
+    (m))`` — here from a ``RandomState(seed)`` of its own, the same numbers without touching
+    numpy's global state. With the notebook's test case (``np.random.seed(1)``, X = randn(12288,
+    148), Y = randn(1, 148) < 0.5) the batches are 64, 64 and 20 columns and the first begins
+    [0.90085595, -0.7612069, 0.2344157]. ``nn.mini_batches`` does the same from a ``tg.random``
+    key.
+    """
+    m = X.shape[1]
+    permutation = list(np.random.RandomState(seed).permutation(m))
+    shuffled_X = X[:, permutation]
+    shuffled_Y = Y[:, permutation].reshape((1, m))
+    complete = math.floor(m / mini_batch_size)
+    mini_batches = [(shuffled_X[:, k * mini_batch_size:(k + 1) * mini_batch_size],
+                     shuffled_Y[:, k * mini_batch_size:(k + 1) * mini_batch_size])
+                    for k in range(complete)]
+    if m % mini_batch_size != 0:
+        mini_batches.append((shuffled_X[:, complete * mini_batch_size:],
+                             shuffled_Y[:, complete * mini_batch_size:]))
+    return mini_batches

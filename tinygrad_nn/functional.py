@@ -196,8 +196,12 @@ def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     def hvp_f(*args_and_v: Any) -> Any:
         *args, v = args_and_v
 
+        directions, v_def = tree_flatten(v)
+        if v_def != tree_flatten(args[argnums])[1]:  # zip would pair leaves silently wrong
+            raise ValueError(f"hvp: v must have the structure of argument {argnums}")
+
         def along(*xs: Any) -> Any:  # ⟨∇f(xs), v⟩
-            pairs = zip(tree_flatten(grad(f, argnums)(*xs))[0], tree_flatten(v)[0])
+            pairs = zip(tree_flatten(grad(f, argnums)(*xs))[0], directions)
             return sum(ops.sum(ops.mul(g, u)) for g, u in pairs)
 
         return grad(along, argnums)(*args)

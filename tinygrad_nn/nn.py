@@ -1,18 +1,26 @@
 """The deep network of deeplearning.ai's course 1 week 4, as pure functions of a parameter dict.
 
 ``params`` is a plain dict ``{"W1", "b1", …, "WL", "bL"}`` of numpy arrays: ``Wl`` is
-(n_l, n_{l-1}) and ``bl`` is (n_l, 1); ``X`` is (n_x, m) with one example per column and ``Y``
-is (1, m) with 1 = cat, 0 = non-cat. ``layer_dims = [12288, 20, 7, 5, 1]`` has L = 4 layers of
-weights (the input is layer 0 and holds none). Nothing here keeps state or mutates its inputs:
-``train`` returns new parameters, gradients come from ``value_and_grad``.
+(n_l, n_{l-1}) and ``bl`` is (n_l, 1); ``X`` is (n_x, m) with one example per column.
+``layer_dims = [12288, 20, 7, 5, 1]`` has L = 4 layers of weights (the input is layer 0 and
+holds none). Nothing here keeps state or mutates its inputs: ``train`` returns new parameters,
+gradients come from ``value_and_grad``.
+
+Labels: a last layer of one unit is a sigmoid over two classes, and ``Y`` is (1, m) with 1 = cat,
+0 = non-cat. A last layer of K > 1 units is a softmax over K classes along axis 0 (the class
+axis: examples are columns everywhere), and ``Y`` is either class indices of shape (m,)
+(integers in [0, K)) or one-hot columns (K, m) (``one_hot(labels, K)``). Any other label array
+is an error that says which form was expected.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_nn import ops
+from tinygrad_nn import ops, optim, random
 from tinygrad_nn.functional import value_and_grad
 from tinygrad_nn.tensor import ArrayLike, Tensor, no_grad, value
 
@@ -39,16 +47,21 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "check_shapes",
+    "dropout",
     "forward",
     "init_params",
+    "l2_penalty",
     "layer_dims",
     "linear",
     "load_params",
     "logits",
+    "mini_batches",
     "model_cost",
+    "one_hot",
     "predict",
     "save_params",
     "sgd_update",
+    "softmax_cross_entropy",
     "train",
 ]
 
@@ -61,6 +74,7 @@ ACTIVATIONS: dict[str, Callable[[Any], Tensor]] = {
     "sigmoid": ops.sigmoid,
     "tanh": ops.tanh,
     "linear": ops.identity,
+    "softmax": ops.softmax,  # over axis 0, the classes
 }
 
 
@@ -124,7 +138,8 @@ _PARAM_KEY = re.compile(r"([Wb])([1-9][0-9]*)")
 
 def layer_dims(params: Params) -> list[int]:
     """``[n_0, n_1, …, n_L]`` read from the weights, after checking the keys (W1..WL, b1..bL),
-    the shapes (Wl: (n_l, n_{l-1}), bl: (n_l, 1)) and the dtype (one float dtype for all)."""
+    that each is an array (a TypeError naming the key otherwise: None, a string, a list), the
+    shapes (Wl: (n_l, n_{l-1}), bl: (n_l, 1)) and the dtype (one float dtype for all)."""
     n_layers = max([int(m.group(2)) for key in params if (m := _PARAM_KEY.fullmatch(key))],
                    default=0)
     expected = [f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb"]
@@ -137,6 +152,16 @@ def layer_dims(params: Params) -> list[int]:
                           (("missing", missing), ("unexpected", unexpected)) if keys)
         found = sorted(params, key=_key_order)
         raise ValueError(f"params has keys {found}; expected {wanted}{details}")
+    for key in expected:
+        leaf = value(params[key])
+        if not isinstance(leaf, np.ndarray) or leaf.dtype.kind not in "biuf":
+            kind = "is None" if leaf is None else f"is {type(leaf).__name__} {leaf!r:.40}"
+            if isinstance(leaf, np.ndarray):
+                kind = f"has dtype {leaf.dtype}"
+            number = int(key[1:])
+            wanted = f"(n_{number}, n_{number - 1})" if key[0] == "W" else f"(n_{number}, 1)"
+            raise TypeError(f"params['{key}'] {kind}; expected a float numpy array of shape "
+                            f"{wanted}")
     dims: list[int] = []
     dtype = np.asarray(value(params["W1"])).dtype
     for layer in range(1, n_layers + 1):
@@ -245,7 +270,8 @@ def _float_tensor(x: ArrayLike) -> Tensor:
 
 
 def check_shapes(params: Params, X: ArrayLike, Y: ArrayLike | None = None) -> list[int]:
-    """Raise ValueError (saying how to fix it) unless X is (n_x, m) and Y is (1, m).
+    """Raise ValueError (saying how to fix it) unless X is (n_x, m) and Y holds labels for the
+    last layer: (1, m) in [0, 1] for one unit, class indices (m,) or one-hot (K, m) for K units.
 
     Returns ``layer_dims(params)``.
     """
@@ -264,18 +290,87 @@ def check_shapes(params: Params, X: ArrayLike, Y: ArrayLike | None = None) -> li
             f"X has shape {x_shape}; expected (n_x, m) = ({n_x}, m), one example per column{hint}"
         )
     if Y is not None:
-        m = x_shape[1]
-        y_shape = np.shape(Y)
-        if y_shape != (1, m):
-            hint = ""
-            if y_shape in ((m,), (m, 1)):
-                hint = (
-                    f". A label vector of shape {y_shape} broadcasts against the (1, m) "
-                    "predictions into an (m, m) matrix and silently gives a wrong cost; "
-                    "fix it with Y = Y.reshape(1, -1)"
-                )
-            raise ValueError(f"Y has shape {y_shape}; expected (1, m) = (1, {m}){hint}")
+        _label_form(Y, dims[-1], x_shape[1], "")
     return dims
+
+
+def _label_form(Y: ArrayLike, classes: int, m: int, caller: str) -> str:
+    """``"binary"``, ``"indices"`` or ``"one_hot"``: the form of the labels Y of m examples for a
+    last layer of ``classes`` units, or an error saying which forms fit. Values are checked only
+    on arrays (a traced Tensor's values are not read)."""
+    if classes == 1:
+        _binary_labels(Y, m, caller)
+        return "binary"
+    return _class_labels(Y, classes, m, caller)
+
+
+def _binary_labels(Y: ArrayLike, m: int, caller: str) -> None:
+    prefix = f"{caller}: " if caller else ""
+    y_shape = np.shape(value(Y))
+    if y_shape != (1, m):
+        hint = ""
+        if y_shape == (m,):
+            hint = "; labels are one row, a label per column of X: Y = Y.reshape(1, -1)"
+        elif y_shape == (m, 1):
+            hint = (". A column of labels broadcasts against the (1, m) predictions into an "
+                    "(m, m) matrix and silently gives a wrong cost: Y = Y.reshape(1, -1)")
+        elif len(y_shape) == 2 and y_shape[1] == m:
+            hint = (f"; labels of {y_shape[0]} classes need a last layer of {y_shape[0]} units "
+                    "(softmax)")
+        raise ValueError(f"{prefix}Y has shape {y_shape}; expected (1, m) = (1, {m}) for a last "
+                         f"layer of one unit (sigmoid){hint}")
+    if type(Y) is not Tensor:
+        labels = np.asarray(Y)
+        outside = labels[(labels < 0) | (labels > 1)] if labels.dtype.kind in "biuf" else labels
+        if outside.size:
+            raise ValueError(f"{prefix}Y holds {outside.flat[0].item()!r}, not a binary label "
+                             "in [0, 1] (1 = cat, 0 = non-cat); K classes need a last layer of K "
+                             "units, with labels as class indices (m,) or one-hot (K, m)")
+
+
+def _class_labels(Y: ArrayLike, classes: int, m: int, caller: str) -> str:
+    prefix = f"{caller}: " if caller else ""
+    labels = value(Y)
+    y_shape, dtype = np.shape(labels), np.asarray(labels).dtype
+    if y_shape == (m,):
+        if dtype.kind not in "iu":
+            raise TypeError(f"{prefix}Y holds class indices of dtype {dtype}; expected integers "
+                            f"in [0, {classes}) (Y.astype(np.int64))")
+        if type(Y) is not Tensor and m:
+            low, high = int(np.min(labels)), int(np.max(labels))
+            if low < 0 or high >= classes:
+                raise ValueError(f"{prefix}Y holds the class index {low if low < 0 else high}, "
+                                 f"outside [0, {classes}) for a last layer of {classes} units")
+        return "indices"
+    if y_shape == (classes, m) and dtype.kind in "biuf":
+        return "one_hot"
+    hint = ""
+    if y_shape == (1, m):
+        hint = f": class indices are Y.ravel(), one-hot labels nn.one_hot(Y.ravel(), {classes})"
+    elif y_shape == (m, classes):
+        hint = ": one-hot labels hold one example per column: pass Y.T"
+    elif len(y_shape) == 2 and y_shape[1] == m:
+        hint = f": {y_shape[0]} rows of labels for {classes} output units"
+    raise ValueError(f"{prefix}Y has shape {y_shape}; expected class indices (m,) = ({m},) or "
+                     f"one-hot labels (K, m) = ({classes}, {m}) for a last layer of K = "
+                     f"{classes} units{hint}")
+
+
+def one_hot(labels: ArrayLike, num_classes: int, dtype: npt.DTypeLike = np.float64) -> Any:
+    """Class indices (m,), integers in [0, K), as one-hot columns (K, m) in ``dtype``: column i
+    holds a 1 in row labels[i]. Labels in a Tensor give a Tensor computed by the ops (a traced
+    program recomputes it); arrays give an array."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or (
+            num_classes < 1):
+        raise ValueError(f"one_hot: num_classes must be a positive integer, got {num_classes!r}")
+    shape = np.shape(value(labels))
+    if len(shape) != 1:
+        raise ValueError(f"one_hot: labels have shape {shape}; expected class indices (m,)")
+    _class_labels(labels, int(num_classes), shape[0], "one_hot")
+    rows = np.arange(num_classes).reshape(-1, 1)
+    if type(labels) is Tensor:
+        return ops.astype(ops.equal(rows, ops.reshape(labels, 1, -1)), dtype)
+    return (rows == np.asarray(labels).reshape(1, -1)).astype(dtype)
 
 
 # --------------------------------------------------------------------------- the model
@@ -311,10 +406,14 @@ def forward(
     params: Params,
     X: ArrayLike,
     hidden_activation: str = "relu",
-    output_activation: str = "sigmoid",
+    output_activation: str | None = None,
 ) -> Tensor:
-    """A_L (n_L, m): ``hidden_activation`` (ReLU) on layers 1..L-1, ``output_activation`` last."""
-    return _activation(output_activation)(logits(params, X, hidden_activation))
+    """A_L (n_L, m): ``hidden_activation`` (ReLU) on layers 1..L-1, ``output_activation`` last
+    (None: sigmoid for one output unit, softmax over the class axis 0 for K > 1)."""
+    Z = logits(params, X, hidden_activation)
+    if output_activation is None:
+        output_activation = "sigmoid" if Z.shape[0] == 1 else "softmax"
+    return _activation(output_activation)(Z)
 
 
 def _labels_like(Y: ArrayLike, like: Tensor, caller: str) -> Any:
@@ -322,11 +421,11 @@ def _labels_like(Y: ArrayLike, like: Tensor, caller: str) -> Any:
     y_shape = np.shape(Y)
     if y_shape != like.shape:
         hint = ""
-        if like.ndim == 2 and like.shape[0] == 1 and y_shape in ((like.size,), (like.size, 1)):
-            hint = (
-                f"; a label vector of shape {y_shape} would broadcast into an (m, m) matrix "
-                "and silently give a wrong cost: Y = Y.reshape(1, -1)"
-            )
+        if like.ndim == 2 and like.shape[0] == 1 and y_shape == (like.size,):
+            hint = "; labels are one row, a label per column: Y = Y.reshape(1, -1)"
+        elif like.ndim == 2 and like.shape[0] == 1 and y_shape == (like.size, 1):
+            hint = ("; a column of labels would broadcast into an (m, m) matrix and silently "
+                    "give a wrong cost: Y = Y.reshape(1, -1)")
         raise ValueError(
             f"{caller}: Y has shape {y_shape}; expected the predictions' shape {like.shape}{hint}"
         )
@@ -376,29 +475,122 @@ def binary_cross_entropy_with_logits(Z: ArrayLike, Y: ArrayLike) -> Tensor:
     return ops.mean(ops.softplus(scores) - labels * scores)
 
 
+def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Tensor:
+    """−(1/m) Σ_i log softmax(Z)[y_i, i]: the cross-entropy of logits Z (K, m), one column of K
+    class scores per example, against class indices (m,) (integers in [0, K)) or one-hot (or
+    probability) columns (K, m). Exact for any finite logits (``log_softmax`` shifts by the
+    max); PyTorch's ``cross_entropy(Z.T, y)``, which holds examples in rows."""
+    scores = _float_tensor(logits)
+    if scores.ndim != 2:
+        raise ValueError(f"softmax_cross_entropy: logits have shape {scores.shape}; expected "
+                         "(K, m), a column of K class scores per example")
+    classes, m = scores.shape
+    form = _class_labels(labels, classes, m, "softmax_cross_entropy")
+    targets = (one_hot(labels, classes, scores.dtype) if form == "indices" else
+               _labels_like(labels, scores, "softmax_cross_entropy"))
+    return ops.neg(ops.mean(ops.sum(ops.mul(targets, ops.log_softmax(scores, 0)), 0)))
+
+
 def model_cost(
     params: Params, X: ArrayLike, Y: ArrayLike, hidden_activation: str = "relu"
 ) -> Tensor:
-    """The training cost of a sigmoid-output network, from its logits (stable)."""
-    return binary_cross_entropy_with_logits(logits(params, X, hidden_activation), Y)
+    """The training cost from the logits (stable): binary cross-entropy for one output unit,
+    softmax cross-entropy for K > 1 (Y as class indices (m,) or one-hot (K, m))."""
+    Z = logits(params, X, hidden_activation)
+    if Z.shape[0] == 1:
+        return binary_cross_entropy_with_logits(Z, Y)
+    return softmax_cross_entropy(Z, Y)
 
 
 def predict(
     params: Params, X: ArrayLike, hidden_activation: str = "relu", threshold: float = 0.5
 ) -> np.ndarray:
-    """Labels (1, m) int64: 1 (cat) where sigmoid(Z_L) > threshold, as the course's ``predict``."""
+    """Predicted labels, int64: for one output unit (1, m), 1 (cat) where sigmoid(Z_L) >
+    threshold, as the course's ``predict``; for K > 1 units the class indices (m,), argmax of
+    Z_L over the class axis 0 (``threshold`` is not used)."""
     check_shapes(params, X)
     with no_grad():
-        probabilities = forward(params, X, hidden_activation).data
-    return (probabilities > threshold).astype(np.int64)
+        Z = logits(params, X, hidden_activation).data
+    if Z.shape[0] > 1:
+        return np.argmax(Z, axis=0)
+    return (ops.sigmoid.impl(Z) > threshold).astype(np.int64)
 
 
 def accuracy(
     params: Params, X: ArrayLike, Y: ArrayLike, hidden_activation: str = "relu"
 ) -> float:
-    """The fraction of the m examples in X whose predicted label equals Y (1, m)."""
-    check_shapes(params, X, Y)
-    return float(np.mean(predict(params, X, hidden_activation) == np.asarray(value(Y))))
+    """The fraction of the m examples in X whose predicted label equals Y: binary labels (1, m)
+    of 0 and 1 for one output unit; class indices (m,) or one-hot columns (K, m) for K units."""
+    dims = check_shapes(params, X, Y)
+    labels = np.asarray(value(Y))
+    if dims[-1] == 1 and not np.isin(labels, (0, 1)).all():
+        raise ValueError("accuracy: Y holds labels that are neither 0 nor 1 (soft labels?); "
+                         "expected binary labels (1, m) of 0 and 1")
+    if dims[-1] > 1 and labels.ndim == 2:
+        if not (np.isin(labels, (0, 1)).all() and (labels.sum(axis=0) == 1).all()):
+            raise ValueError("accuracy: Y (K, m) is not one-hot (a single 1 in each column); "
+                             "expected class indices (m,) or one-hot columns (K, m)")
+        labels = np.argmax(labels, axis=0)
+    return float(np.mean(predict(params, X, hidden_activation) == labels))
+
+
+# --------------------------------------------------------------------------- regularization
+
+
+def l2_penalty(params: Params, lambd: float, m: int) -> Tensor:
+    """The course's L2 term λ/(2m) · Σ_l ‖W_l‖² (squared Frobenius norms of W1..WL; biases
+    excluded), to add to the cost of m examples: its gradient adds (λ/m)·W_l to dW_l."""
+    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+        raise ValueError(f"l2_penalty: m (the number of examples) must be a positive integer, "
+                         f"got {m!r}")
+    if not lambd >= 0:
+        raise ValueError(f"l2_penalty: lambd must be >= 0, got {lambd}")
+    weights = [params[key] for key in params if (match := _PARAM_KEY.fullmatch(key))
+               and match.group(1) == "W"]
+    if not weights:
+        raise ValueError(f"l2_penalty: params has keys {sorted(params)}; expected weights W1, "
+                         "W2, … (biases b1, b2, … are not penalized)")
+    total: Any = ops.sum(ops.mul(weights[0], weights[0]))
+    for W in weights[1:]:
+        total = ops.add(total, ops.sum(ops.mul(W, W)))
+    return ops.mul(total, lambd / (2 * int(m)))
+
+
+def dropout(key: Any, A: ArrayLike, keep_prob: float) -> Any:
+    """Inverted dropout of activations A: each entry kept with probability ``keep_prob`` (a
+    mask drawn from ``key``, ``tg.random``) and scaled by 1 / keep_prob, so that the expected
+    activation is unchanged: A · D / keep_prob. keep_prob = 1 returns A itself (no draw): use
+    it for predictions. Draw a new key for each layer and each step (``tg.random.split``)."""
+    if not 0 < keep_prob <= 1:
+        raise ValueError(f"dropout: keep_prob must be in (0, 1], got {keep_prob}")
+    if keep_prob == 1:
+        return A
+    mask = random.bernoulli(key, keep_prob, np.shape(value(A)))
+    return ops.div(ops.mul(A, mask), keep_prob)
+
+
+# --------------------------------------------------------------------------- mini-batches
+
+
+def mini_batches(key: Any, X: ArrayLike, Y: ArrayLike,
+                 batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(X_batch, Y_batch), …]``: the columns (examples) of X (n_x, m) and Y (…, m) in one
+    random order drawn from ``key`` (``tg.random``), cut into batches of ``batch_size`` columns,
+    the last one smaller when batch_size does not divide m. Labels keep their form: (1, m),
+    (K, m) or class indices (m,)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
+            batch_size < 1):
+        raise ValueError(f"mini_batches: batch_size must be a positive integer, got "
+                         f"{batch_size!r}")
+    inputs, labels = np.asarray(value(X)), np.asarray(value(Y))
+    if inputs.ndim != 2 or labels.ndim == 0 or labels.shape[-1] != inputs.shape[1]:
+        raise ValueError(f"mini_batches: X has shape {inputs.shape} and Y {labels.shape}; "
+                         "expected X (n_x, m) and Y (…, m) with the same m, one example per "
+                         "column")
+    m = inputs.shape[1]
+    order = np.asarray(random.permutation(key, m))
+    return [(inputs[:, chosen], labels[..., chosen])
+            for chosen in (order[start:start + batch_size] for start in range(0, m, batch_size))]
 
 
 # --------------------------------------------------------------------------- training
@@ -492,59 +684,151 @@ def sgd_update(
     return updated
 
 
+class _CtrlC:
+    """Ctrl-C (SIGINT) during training: the step that runs finishes, then training stops. A
+    second Ctrl-C interrupts at once (KeyboardInterrupt, which ``train`` also catches). Set up
+    only in the main thread and over Python's own handler; elsewhere only the second way is."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self.previous: Any = None  # the handler to restore, once ours is set
+
+    def __enter__(self) -> _CtrlC:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def _press(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+        signal.signal(signal.SIGINT, self.previous)  # the next Ctrl-C raises at once
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def train(
     params: Params,
     X: ArrayLike,
     Y: ArrayLike,
-    learning_rate: float = 0.0075,
+    learning_rate: float | None = None,
     num_iterations: int = 2500,
     *,
+    optimizer: optim.Optimizer | None = None,
+    batch_size: int | None = None,
+    key: Any = None,
     hidden_activation: str = "relu",
     print_cost: bool = False,
     record_every: int = 100,
     progress: bool | None = None,
     callback: Callback | None = None,
 ) -> tuple[dict[str, np.ndarray], list[float]]:
-    """Batch gradient descent on the logits cost; returns (new params, costs).
+    """Gradient descent on the logits cost (``model_cost``); returns (new params, costs).
+
+    By default each iteration is one full-batch step ``nn.sgd_update`` at ``learning_rate``
+    (0.0075, the course's). ``optimizer`` (an ``optim`` pair such as ``optim.adam(1e-3)``, which
+    carries its own learning rate) takes the step instead. With ``batch_size`` and a ``key``
+    (``tg.random.key(seed)``) each iteration is an epoch: one pass over the m examples in a new
+    random order, in ``mini_batches`` of that size (a step each), the key split once per epoch.
 
     ``costs[k]`` is the cost at iteration ``k · record_every``, computed in the same forward pass
-    as that iteration's gradient (before its update), as the course records it. With
-    ``print_cost`` each recorded cost (and the last one) is printed as the course does:
-    ``Cost after iteration i: c``. ``progress`` shows a tqdm bar (None: on long runs when stderr
-    is a terminal). ``callback(i, cost, params)`` runs after each update; returning True stops.
-    The parameters' dtype is the computation's: X and Y are converted to it once (float32 or
+    as that iteration's gradient (before its update), as the course records it; an epoch's cost
+    is the mean over its m examples. With ``print_cost`` each recorded cost (and the last one)
+    is printed as the course does: ``Cost after iteration i: c`` (``epoch`` with mini-batches).
+    ``progress`` shows a tqdm bar over the iterations (None: on long runs when stderr is a
+    terminal). ``callback(i, cost, params)`` runs after each iteration; returning True stops.
+
+    Ctrl-C stops cleanly: the step that runs finishes, training says at which iteration and
+    cost it stopped, and the parameters and costs reached so far are returned (a second
+    Ctrl-C, or a KeyboardInterrupt from ``callback``, stops at once with the last finished
+    step's). Labels: see the module's doc; class indices become one-hot columns once. The
+    parameters' dtype is the computation's: X and Y are converted to it once (float32 or
     float64 end to end). ``params`` is not modified.
     """
-    check_shapes(params, X, Y)
-    if learning_rate <= 0 or num_iterations < 0 or record_every < 1:
+    dims = check_shapes(params, X, Y)
+    if optimizer is not None and learning_rate is not None:
+        raise ValueError("train: the optimizer carries its own learning rate (e.g. "
+                         "optim.adam(learning_rate)); pass learning_rate only without one")
+    rate = 0.0075 if learning_rate is None else learning_rate
+    if rate <= 0 or num_iterations < 0 or record_every < 1:
         raise ValueError(
             f"train: need learning_rate > 0, num_iterations >= 0 and record_every >= 1; got "
-            f"{learning_rate}, {num_iterations} and {record_every}"
+            f"{rate}, {num_iterations} and {record_every}"
         )
+    if (batch_size is None) != (key is None):
+        raise ValueError("train: mini-batches need both batch_size and a key to shuffle them "
+                         "(key=tg.random.key(seed)); pass neither for full-batch steps")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
+            batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"train: batch_size must be a positive integer, got {batch_size!r}")
     _activation(hidden_activation)
     dtype = np.asarray(value(params["W1"])).dtype
-    if dtype.kind != "f":
-        raise ValueError(f"train: params must be float arrays, got dtype {dtype}")
     X = np.asarray(value(X), dtype=dtype)
+    if _label_form(Y, dims[-1], X.shape[1], "train") == "indices":
+        Y = one_hot(np.asarray(value(Y)), dims[-1], dtype)
     Y = np.asarray(value(Y), dtype=dtype)
-    params = {key: np.asarray(value(array)) for key, array in params.items()}
+    params = {name: np.asarray(value(array)) for name, array in params.items()}
     cost_and_grads = value_and_grad(model_cost)
-    costs: list[float] = []
-    bar = _Progress(num_iterations, progress)
-    try:
-        for i in range(num_iterations):
-            cost_value, grads = cost_and_grads(params, X, Y, hidden_activation)
-            cost = float(cost_value)
+    state = None if optimizer is None else optimizer.init(params)
+    unit = "iteration" if batch_size is None else "epoch"
+
+    def step(params: dict[str, np.ndarray], state: Any, X: np.ndarray,
+             Y: np.ndarray) -> tuple[Any, dict[str, np.ndarray], Any]:
+        cost_value, grads = cost_and_grads(params, X, Y, hidden_activation)
+        if optimizer is None:
             # The gradients are ours alone, so they take the new parameters (no new memory);
             # the caller's params and earlier iterates are never overwritten.
-            params = sgd_update(params, grads, learning_rate, donate_grads=True)
-            if i % record_every == 0:
-                costs.append(cost)
-            if print_cost and (i % record_every == 0 or i == num_iterations - 1):
-                bar.write(f"Cost after iteration {i}: {np.squeeze(cost_value)}")
-            bar.update()
-            if callback is not None and callback(i, cost, params):
-                break
+            return cost_value, sgd_update(params, grads, rate, donate_grads=True), state
+        params, state = optimizer.update(grads, state, params)
+        return cost_value, params, state
+
+    costs: list[float] = []
+    finished: tuple[int, int, int, float] | None = None  # iteration, batch, batches, cost
+    bar, ctrl_c = _Progress(num_iterations, progress), _CtrlC()
+    try:
+        with ctrl_c:
+            for i in range(num_iterations):
+                if batch_size is None:
+                    cost_value, params, state = step(params, state, X, Y)
+                    cost = float(cost_value)
+                else:
+                    key, epoch_key = random.split(key)
+                    batches, total = mini_batches(epoch_key, X, Y, batch_size), 0.0
+                    for number, (X_batch, Y_batch) in enumerate(batches, start=1):
+                        batch_cost, params, state = step(params, state, X_batch, Y_batch)
+                        total += float(batch_cost) * X_batch.shape[1]
+                        finished = (i, number, len(batches), float(batch_cost))
+                        if ctrl_c.pressed and number < len(batches):
+                            break
+                    if ctrl_c.pressed and finished is not None and finished[1] < finished[2]:
+                        break
+                    cost_value = cost = total / X.shape[1]
+                finished = (i, 0, 0, cost)
+                if i % record_every == 0:
+                    costs.append(cost)
+                if print_cost and (i % record_every == 0 or i == num_iterations - 1):
+                    bar.write(f"Cost after {unit} {i}: {np.squeeze(cost_value)}")
+                bar.update()
+                if callback is not None and callback(i, cost, params):
+                    break
+                if ctrl_c.pressed:
+                    break
+    except KeyboardInterrupt:
+        ctrl_c.pressed = True
     finally:
         bar.close()
+    if ctrl_c.pressed:
+        print(f"Interrupted (Ctrl-C): training stopped {_where(finished, unit)}; returning the "
+              "parameters reached and the costs recorded so far")
     return params, costs
+
+
+def _where(finished: tuple[int, int, int, float] | None, unit: str) -> str:
+    """Where an interrupted training stopped, for its message."""
+    if finished is None:
+        return "before its first step finished (the parameters are the initial ones)"
+    i, number, batches, cost = finished
+    if number:
+        return f"in {unit} {i} after mini-batch {number} of {batches} (its cost {cost:.6g})"
+    return f"after {unit} {i} (cost {cost:.6g})"

@@ -239,16 +239,18 @@ max = _reduction(_max, None, "The largest element over ``axis``; ties share the 
 _argmax = Primitive("argmax", lambda x, axis: np.argmax(x, axis), None, "no gradient", _reduced)
 
 
-def argmax(x: ArrayLike, axis: int = 0) -> Tensor:
-    """The index of the largest element along ``axis`` (the class axis, 0, by default)."""
-    return _argmax(x, axis=_axes(axis, np.shape(value(x)), "argmax")[0])
+def argmax(x: ArrayLike, axis: int | None = 0) -> Tensor:
+    """The index of the largest element along ``axis`` (the class axis, 0, by default; None: of
+    the flattened x, as numpy)."""
+    return _argmax(x, axis=None if axis is None else _axes(axis, np.shape(value(x)), "argmax")[0])
 
 
 # --- many classes: the class axis is 0, examples are columns ------------------------------------
 def _logsumexp_impl(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
     shift = np.maximum.reduce(x, axis, keepdims=True)
-    shift[~np.isfinite(shift)] = 0.0  # all -inf (or an inf) along the axis
-    total = np.log(np.add.reduce(np.exp(x - shift), axis, keepdims=True)) + shift
+    shift = np.where(np.isfinite(shift), shift, 0.0)  # all -inf (or an inf) along the axis
+    with np.errstate(divide="ignore"):  # log 0 = -inf: all -inf along the axis
+        total = np.log(np.add.reduce(np.exp(x - shift), axis, keepdims=True)) + shift
     return total if keepdims else np.squeeze(total, axis)
 
 

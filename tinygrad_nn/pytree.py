@@ -100,6 +100,9 @@ def ravel_pytree(tree: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     bounds = np.cumsum([0] + [a.size for a in arrays])
 
     def unravel(vector: np.ndarray) -> Any:
+        if np.shape(vector) != (bounds[-1],):
+            raise ValueError(f"unravel: the vector has shape {np.shape(vector)}; expected "
+                             f"({bounds[-1]},), as ravel_pytree made it")
         return tree_unflatten(treedef, [vector[start:stop].reshape(a.shape).astype(a.dtype)
                                         for a, start, stop in zip(arrays, bounds, bounds[1:])])
 
@@ -108,4 +111,8 @@ def ravel_pytree(tree: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
 
 def tree_vdot(a: Any, b: Any) -> float:
     """Σ over the leaves of a and b (same structure) of their elementwise products."""
-    return float(sum(np.vdot(x, y) for x, y in zip(tree_flatten(a)[0], tree_flatten(b)[0])))
+    (a_leaves, a_def), (b_leaves, b_def) = tree_flatten(a), tree_flatten(b)
+    if a_def != b_def:
+        raise ValueError(f"tree_vdot: the trees differ in structure: leaves {tree_paths(a)} "
+                         f"and {tree_paths(b)}")
+    return float(sum(np.vdot(x, y) for x, y in zip(a_leaves, b_leaves)))
