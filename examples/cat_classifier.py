@@ -95,6 +95,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", metavar="DIR", default="out",
                         help="where the PNG plots go (default: out/)")
     parser.add_argument("--no-plots", action="store_true", help="write no PNG files")
+    parser.add_argument("--no-jit", action="store_true",
+                        help="run each training step op by op instead of under tg.jit (the same "
+                        "numbers, for comparison)")
     parser.add_argument("--predict", metavar="IMAGE", help="classify a picture of your own")
     parser.add_argument("--export", metavar="FILE.onnx",
                         help="write the model to ONNX (needs pip install -e '.[onnx]')")
@@ -294,7 +297,7 @@ def train(args: argparse.Namespace, dtype: np.dtype[np.floating], train_x: np.nd
         # should the interrupt still come through, `keep` has the last step's parameters.
         run.params, _ = nn.train(run.params, train_x, train_y, args.learning_rate,
                                  args.iterations, print_cost=True, record_every=RECORD_EVERY,
-                                 callback=keep)
+                                 callback=keep, jit=not args.no_jit)
     except KeyboardInterrupt:
         run.interrupted = True
     run.interrupted = run.interrupted or len(run.costs) < args.iterations

@@ -572,3 +572,15 @@ def test_deep_net_in_float32(real: CatDataset, deep_run: Run) -> None:
     trained, costs = nn.train(params, X, real.train_y, 0.0075, 201)
     assert all(value.dtype == np.float32 for value in trained.values())
     np.testing.assert_allclose(costs, deep_run.costs[:3], atol=1e-5)
+
+
+def test_train_jitted_and_eager_give_the_same_numbers_and_leave_params_alone() -> None:
+    X, Y = small_problem()
+    params = nn.init_params([5, 4, 3, 1], seed=2)
+    before = {k: v.copy() for k, v in params.items()}
+    jitted, jitted_costs = nn.train(params, X, Y, 0.1, 300, record_every=10)
+    eager, eager_costs = nn.train(params, X, Y, 0.1, 300, record_every=10, jit=False)
+    assert jitted_costs == eager_costs  # bit for bit: the same ops in the same order
+    assert all(jitted[k].tobytes() == eager[k].tobytes() for k in params)
+    assert all(np.array_equal(params[k], before[k]) for k in params)  # donated: our own copies
+    assert all(jitted[k] is not params[k] for k in params)

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from tinygrad_nn import ops, optim, random
 from tinygrad_nn.functional import value_and_grad
+from tinygrad_nn.jit import jit as tg_jit
 from tinygrad_nn.tensor import ArrayLike, Tensor, no_grad, value
 
 
@@ -723,6 +724,7 @@ def train(
     record_every: int = 100,
     progress: bool | None = None,
     callback: Callback | None = None,
+    jit: bool = True,
 ) -> tuple[dict[str, np.ndarray], list[float]]:
     """Gradient descent on the logits cost (``model_cost``); returns (new params, costs).
 
@@ -745,6 +747,11 @@ def train(
     step's). Labels: see the module's doc; class indices become one-hot columns once. The
     parameters' dtype is the computation's: X and Y are converted to it once (float32 or
     float64 end to end). ``params`` is not modified.
+
+    The step (cost, gradients, update) runs under ``tg.jit`` (``jit=False``: eager, op by op;
+    the numbers are the same): traced on the first iteration, replayed after. Without a
+    ``callback`` to keep iterates, the parameters of one step take the next step's results in
+    place (donated), so a step allocates nothing the size of ``W1``.
     """
     dims = check_shapes(params, X, Y)
     if optimizer is not None and learning_rate is not None:
@@ -768,7 +775,8 @@ def train(
     if _label_form(Y, dims[-1], X.shape[1], "train") == "indices":
         Y = one_hot(np.asarray(value(Y)), dims[-1], dtype)
     Y = np.asarray(value(Y), dtype=dtype)
-    params = {name: np.asarray(value(array)) for name, array in params.items()}
+    donate = jit and callback is None  # then nobody else sees an iterate: ours to overwrite
+    params = {name: np.array(value(array), copy=donate) for name, array in params.items()}
     cost_and_grads = value_and_grad(model_cost)
     state = None if optimizer is None else optimizer.init(params)
     unit = "iteration" if batch_size is None else "epoch"
@@ -783,6 +791,8 @@ def train(
         params, state = optimizer.update(grads, state, params)
         return cost_value, params, state
 
+    run_step = tg_jit(step, donate_argnums=(0, 1) if donate else ()) if jit else step
+
     costs: list[float] = []
     finished: tuple[int, int, int, float] | None = None  # iteration, batch, batches, cost
     bar, ctrl_c = _Progress(num_iterations, progress), _CtrlC()
@@ -790,13 +800,13 @@ def train(
         with ctrl_c:
             for i in range(num_iterations):
                 if batch_size is None:
-                    cost_value, params, state = step(params, state, X, Y)
+                    cost_value, params, state = run_step(params, state, X, Y)
                     cost = float(cost_value)
                 else:
                     key, epoch_key = random.split(key)
                     batches, total = mini_batches(epoch_key, X, Y, batch_size), 0.0
                     for number, (X_batch, Y_batch) in enumerate(batches, start=1):
-                        batch_cost, params, state = step(params, state, X_batch, Y_batch)
+                        batch_cost, params, state = run_step(params, state, X_batch, Y_batch)
                         total += float(batch_cost) * X_batch.shape[1]
                         finished = (i, number, len(batches), float(batch_cost))
                         if ctrl_c.pressed and number < len(batches):
