@@ -13,6 +13,7 @@ from tinygrad_nn.functional import grad, value_and_grad, vjp
 from tinygrad_nn.gradcheck import GradCheck, check_grads
 from tinygrad_nn.graph import Graph, make_graph
 from tinygrad_nn.jit import jit
+from tinygrad_nn.nn import log_softmax, softmax, std, var
 from tinygrad_nn.ops import (
     abs,
     add,
@@ -31,7 +32,6 @@ from tinygrad_nn.ops import (
     less_equal,
     log,
     log_sigmoid,
-    log_softmax,
     logsumexp,
     matmul,
     max,
@@ -46,18 +46,15 @@ from tinygrad_nn.ops import (
     reshape,
     sigmoid,
     sign,
-    softmax,
     softplus,
     sqrt,
     stack,
-    std,
     stop_gradient,
     sub,
     sum,
     swapaxes,
     tanh,
     transpose,
-    var,
     where,
 )
 from tinygrad_nn.pytree import tree_flatten, tree_map, tree_unflatten

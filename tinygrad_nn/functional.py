@@ -51,23 +51,18 @@ def records_backward() -> bool:
     return _depth > 0 or State.program is not None
 
 
-def check_argnums(argnums: int | Sequence[int], count: int, caller: str) -> tuple[int, ...]:
-    """``argnums`` as non-negative positions among ``count`` arguments, or a clear error."""
-    positions = (argnums,) if isinstance(argnums, int) else argnums_tuple(argnums, caller)
-    for p in positions:
-        if not -count <= p < count:
+def check_argnums(argnums: Any, count: int | None, caller: str) -> tuple[int, ...]:
+    """``argnums`` as non-negative positions among ``count`` arguments (None: not known yet),
+    or an error saying what argnums takes."""
+    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums) if isinstance(
+        argnums, (tuple, list, range)) else None
+    if positions is None or not all(isinstance(p, int) for p in positions):
+        raise TypeError(f"{caller}: argnums must be an int or a sequence of ints, got {argnums!r}")
+    for p in positions if count is not None else ():
+        if not -count <= p < count:  # type: ignore[operator]
             raise ValueError(f"{caller}: argnums {argnums} asks for argument {p}, but the function "
                              f"got {count} positional arguments")
-    return tuple(p % count for p in positions)
-
-
-def argnums_tuple(argnums: Any, caller: str) -> tuple[int, ...]:
-    """A sequence of argument positions as a tuple, or a TypeError saying what argnums takes."""
-    positions = tuple(argnums) if isinstance(argnums, (tuple, list, range)) else None
-    if positions is None or not all(isinstance(p, int) for p in positions):
-        raise TypeError(f"{caller}: argnums must be an int or a sequence of ints, got "
-                        f"{argnums!r}")
-    return positions
+    return positions if count is None else tuple(p % count for p in positions)
 
 
 def _input(leaf: Any, bit: int) -> Tensor:
@@ -161,7 +156,7 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
     The gradient has the structure of ``args[argnums]`` (a tuple of them when argnums is a
     sequence), with numpy arrays of the inputs' dtypes. ``f`` must return a scalar.
     """
-    argnums = argnums if isinstance(argnums, int) else argnums_tuple(argnums, "grad")
+    argnums = argnums if isinstance(argnums, int) else check_argnums(argnums, None, "grad")
 
     @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:

@@ -55,6 +55,7 @@ __all__ = [
     "layer_dims",
     "linear",
     "load_params",
+    "log_softmax",
     "logits",
     "mini_batches",
     "model_cost",
@@ -62,20 +63,48 @@ __all__ = [
     "predict",
     "save_params",
     "sgd_update",
+    "softmax",
     "softmax_cross_entropy",
+    "std",
     "train",
+    "var",
 ]
 
 Params = Mapping[str, np.ndarray]
 Scheme = Literal["scaled", "he", "xavier", "small"]
 INIT_SCHEMES: tuple[str, ...] = ("scaled", "he", "xavier", "small")
 
+# --------------------------------------------------------------------------- building blocks
+# Composites of the engine's ops: the class axis is 0 (examples are columns).
+
+
+def log_softmax(x: ArrayLike, axis: int = 0) -> Tensor:
+    """x - logsumexp(x): log-probabilities over ``axis`` (the class axis, 0)."""
+    return ops.sub(x, ops.logsumexp(x, axis, keepdims=True))
+
+
+def softmax(x: ArrayLike, axis: int = 0) -> Tensor:
+    """exp(log_softmax(x)): probabilities over ``axis`` (the class axis, 0) that sum to 1."""
+    return ops.exp(log_softmax(x, axis))
+
+
+def var(x: ArrayLike, axis: ops.Axis = None, keepdims: bool = False) -> Tensor:
+    """The mean squared deviation from the mean over ``axis`` (numpy's ddof=0)."""
+    deviation = ops.sub(x, ops.mean(x, axis, keepdims=True))
+    return ops.mean(ops.mul(deviation, deviation), axis, keepdims)
+
+
+def std(x: ArrayLike, axis: ops.Axis = None, keepdims: bool = False) -> Tensor:
+    """√var(x) over ``axis``."""
+    return ops.sqrt(var(x, axis, keepdims))
+
+
 ACTIVATIONS: dict[str, Callable[[Any], Tensor]] = {
     "relu": ops.relu,
     "sigmoid": ops.sigmoid,
     "tanh": ops.tanh,
     "linear": ops.identity,
-    "softmax": ops.softmax,  # over axis 0, the classes
+    "softmax": softmax,  # over axis 0, the classes
 }
 
 
@@ -489,7 +518,7 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Tensor:
     form = _class_labels(labels, classes, m, "softmax_cross_entropy")
     targets = (one_hot(labels, classes, scores.dtype) if form == "indices" else
                _labels_like(labels, scores, "softmax_cross_entropy"))
-    return ops.neg(ops.mean(ops.sum(ops.mul(targets, ops.log_softmax(scores, 0)), 0)))
+    return ops.neg(ops.mean(ops.sum(ops.mul(targets, log_softmax(scores, 0)), 0)))
 
 
 def model_cost(

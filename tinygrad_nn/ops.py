@@ -265,27 +265,6 @@ logsumexp = _reduction(_logsumexp, 0, "log Σ exp(x) over ``axis`` (the class ax
                        "overflow.")
 
 
-def log_softmax(x: ArrayLike, axis: int = 0) -> Tensor:
-    """x - logsumexp(x): log-probabilities over ``axis`` (the class axis, 0)."""
-    return sub(x, logsumexp(x, axis, keepdims=True))
-
-
-def softmax(x: ArrayLike, axis: int = 0) -> Tensor:
-    """exp(log_softmax(x)): probabilities over ``axis`` (the class axis, 0) that sum to 1."""
-    return exp(log_softmax(x, axis))
-
-
-def var(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """The mean squared deviation from the mean over ``axis`` (numpy's ddof=0)."""
-    deviation = sub(x, mean(x, axis, keepdims=True))
-    return mean(mul(deviation, deviation), axis, keepdims)
-
-
-def std(x: ArrayLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """√var(x) over ``axis``."""
-    return sqrt(var(x, axis, keepdims))
-
-
 # --- shapes ---------------------------------------------------------------------------------------
 _reshape = Primitive("reshape", lambda x, shape: np.reshape(x, shape), (
     lambda g, out, x, shape: g.reshape(x.shape),), "the cotangent is reshaped back", _free,

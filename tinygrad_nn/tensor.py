@@ -74,15 +74,14 @@ def value(x: Any) -> Any:
 
 def numeric(x: Any, what: str) -> np.ndarray:
     """``x`` as a numeric (bool, int or float) array, or a TypeError naming ``what``."""
-    expected = f"{what}: expected a Tensor or a number (or a numeric numpy array), got"
     try:
         array = np.asarray(value(x))
+        got = f"{type(x).__name__} of dtype {array.dtype}"
     except ValueError:  # numpy's "inhomogeneous shape"
-        raise TypeError(f"{expected} a ragged nested {type(x).__name__} (its rows differ in "
-                        "length)") from None
+        array, got = np.empty(0, object), f"a ragged nested {type(x).__name__} (rows differ)"
     if array.dtype.kind in "biuf":
         return array
-    raise TypeError(f"{expected} {type(x).__name__} of dtype {array.dtype}")
+    raise TypeError(f"{what}: expected a Tensor or a number (or a numeric numpy array), got {got}")
 
 
 def check_finite(array: Any, message: str) -> None:
@@ -154,27 +153,20 @@ class Primitive:
             text = f"{self.name}: {self.error.format(shapes=shapes, error=error, **params)}"
             raise (IndexError if isinstance(error, IndexError) else ValueError)(text) from None
         out = Tensor.__new__(Tensor)
-        out.data, out.grad, out.name = data, None, None
+        out.data, out.grad, out.name, out.program = data, None, None, program
         out.requires_grad = grad = needs and self.vjps is not None and State.record
-        if grad or program is not None:
-            out.primitive, out.inputs, out.params, out.arrays = self, inputs, params, arrays
-            out.program, out.traces = program, traces if grad else 0
-            if State.tape is not None:
-                State.tape.append(out)
-        else:
-            out.primitive = out.inputs = out.params = out.arrays = out.program = None
-            out.traces = 0
-        if State.anomaly:
-            self.check(arrays, data)
-        return out
-
-    def check(self, arrays: list[Any], data: np.ndarray) -> None:
-        """``detect_anomaly``: an input, or else this op, brought a NaN or an inf in."""
-        for position, array in enumerate(arrays):
+        out.traces, recorded = traces if grad else 0, grad or program is not None
+        out.primitive, out.inputs, out.params, out.arrays = (
+            (self, inputs, params, arrays) if recorded else (None, None, None, None))
+        if recorded and State.tape is not None:
+            State.tape.append(out)
+        for position, array in enumerate(arrays if State.anomaly else ()):
             check_finite(np.asarray(array), f"input {position} of op '{self.name}' (shape "
                          f"{np.shape(array)}) already holds {{kind}}: it comes from outside the "
                          "recorded ops (data or a parameter)")
-        check_finite(data, f"op '{self.name}' produced {{kind}} (output shape {data.shape})")
+        if State.anomaly:  # the inputs were finite: this op made it
+            check_finite(data, f"op '{self.name}' produced {{kind}} (output shape {data.shape})")
+        return out
 
 
 def _method(op: str, reflected: bool = False, binary: bool = False) -> Callable[..., Tensor]:
@@ -192,10 +184,10 @@ def _read(convert: Callable[[np.ndarray], Any], what: str) -> Callable[[Tensor],
     def read(self: Tensor) -> Any:
         try:
             return convert(self.concrete(what))
-        except (TypeError, ValueError) as error:  # numpy's words, for other than a 0-d array
-            if self.ndim == 0:
+        except (TypeError, ValueError) as error:  # numpy's words: say what the Tensor is
+            if self.ndim == 0 or isinstance(error, TracedValueError):
                 raise
-            fix = "it needs exactly one element" if self.size != 1 else "use .item()"
+            fix = "use .item()" if self.size == 1 else "it needs exactly one element"
             raise type(error)(f"{what} of a Tensor of shape {self.shape}: {fix} ({error})"
                               ) from None
 
@@ -216,13 +208,11 @@ class Tensor:
     # and ``traces``: one bit per functional transform whose inputs this depends on
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False, name: str | None = None):
-        array = data if type(data) is np.ndarray and data.dtype.kind in "biuf" else numeric(
-            data, "Tensor: data")
-        if requires_grad and array.dtype.kind != "f":
-            array = array.astype(np.float64)
-        self.data, self.grad, self.requires_grad, self.name = array, None, bool(requires_grad), name
+        array = numeric(data, "Tensor: data")
+        # a leaf that requires grad is a float (ints become float64, as torch.tensor(…).float())
+        self.data = array.astype(np.float64) if requires_grad and array.dtype.kind != "f" else array
+        self.grad, self.requires_grad, self.name, self.traces = None, bool(requires_grad), name, 0
         self.primitive = self.inputs = self.params = self.arrays = self.program = None
-        self.traces = 0
 
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
@@ -278,9 +268,7 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.primitive is not None:
             raise ValueError("requires_grad_: only a leaf tensor can change requires_grad")
-        if requires_grad and self.data.dtype.kind != "f":
-            self.data = self.data.astype(np.float64)
-        self.requires_grad = requires_grad
+        self.__init__(self.data, requires_grad, self.name)  # type: ignore[misc]
         return self
 
     def zero_grad(self) -> None:
