@@ -27,8 +27,18 @@ from tinygrad_nn import ops
 from tinygrad_nn.pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from tinygrad_nn.tensor import Tensor
 
-__all__ = ["AdamState", "MomentumState", "Optimizer", "RMSPropState", "adam", "momentum",
-           "rmsprop", "sgd"]
+__all__ = [
+    "AdamState",
+    "MomentumState",
+    "Optimizer",
+    "RMSPropState",
+    "adam",
+    "momentum",
+    "ravel_pytree",
+    "rmsprop",
+    "sgd",
+    "tree_vdot",
+]
 
 
 class Optimizer(NamedTuple):
@@ -319,3 +329,34 @@ def adam(learning_rate: float = 1e-3, b1: float = 0.9, b2: float = 0.999,
         return new, AdamState(step, mu, nu)
 
     return Optimizer(init, update)
+
+
+# --------------------------------------------------------------------------- whole-tree helpers
+# For composers: a parameter tree as one vector (gradient checks, second-order methods), and the
+# inner product of two trees (as jax.flatten_util.ravel_pytree and optax's tree_vdot).
+
+
+def ravel_pytree(tree: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """Every leaf in one flat vector (in their common dtype), and the function that cuts such a
+    vector back into the tree, each leaf in its own shape and dtype (as ``jax.flatten_util``)."""
+    leaves, treedef = tree_flatten(tree)
+    arrays = [np.asarray(leaf) for leaf in leaves]
+    bounds = np.cumsum([0] + [a.size for a in arrays])
+
+    def unravel(vector: np.ndarray) -> Any:
+        if np.shape(vector) != (bounds[-1],):
+            raise ValueError(f"unravel: the vector has shape {np.shape(vector)}; expected "
+                             f"({bounds[-1]},), as ravel_pytree made it")
+        return tree_unflatten(treedef, [vector[start:stop].reshape(a.shape).astype(a.dtype)
+                                        for a, start, stop in zip(arrays, bounds, bounds[1:])])
+
+    return np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0), unravel
+
+
+def tree_vdot(a: Any, b: Any) -> float:
+    """Σ over the leaves of a and b (same structure) of their elementwise products."""
+    (a_leaves, a_def), (b_leaves, b_def) = tree_flatten(a), tree_flatten(b)
+    if a_def != b_def:
+        raise ValueError(f"tree_vdot: the trees differ in structure: leaves {tree_paths(a)} "
+                         f"and {tree_paths(b)}")
+    return float(sum(np.vdot(x, y) for x, y in zip(a_leaves, b_leaves)))
