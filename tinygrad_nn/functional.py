@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -117,18 +116,20 @@ class _Traced:
         """The inputs' cotangents (in the primals' structure) for the output's ``seed``; recorded
         (Tensors) inside another transform or a program trace, as ``create_graph`` does."""
         out, recorded, results = self.out, self.recorded, {}
-        if out.requires_grad and out.traces & self.bit:
-            with switch("record", True) if recorded else nullcontext():
-                results = backprop(out, Tensor(seed) if recorded and type(seed) is not Tensor
-                                   else seed, order=reversed(self.tape), targets=self.inputs,
-                                   trace=self.bit, create_graph=recorded,
-                                   retain_graph=retain_graph or recorded)
-        # zeros for an input the output does not depend on
-        grads: list[Any] = [results.get(x) for x in self.inputs]
-        grads = [np.zeros(x.shape, x.dtype) if g is None else g for g, x in zip(grads, self.inputs)]
-        handed_out: set[int] = set()
-        grads = [g if type(g) is Tensor else Tensor(g) for g in grads] if recorded else [
-            owned(g, handed_out) for g in grads]
+        if out.requires_grad and out.traces & self.bit and not recorded:
+            results = backprop(out, seed, order=reversed(self.tape), targets=self.inputs,
+                               trace=self.bit, retain_graph=retain_graph)
+        elif out.requires_grad and out.traces & self.bit:
+            with switch("record", True):
+                results = backprop(out, seed if type(seed) is Tensor else Tensor(seed),
+                                   order=reversed(self.tape), targets=self.inputs, trace=self.bit,
+                                   create_graph=True, retain_graph=True)
+        grads, handed_out = [], set[int]()
+        for x in self.inputs:
+            g = results.get(x)
+            if g is None:  # the output does not depend on x
+                g = Tensor(np.zeros(x.shape, x.dtype)) if recorded else np.zeros(x.shape, x.dtype)
+            grads.append(g if recorded else owned(g, handed_out))
         return tree_unflatten(self.treedef, grads)
 
     def value(self) -> Any:

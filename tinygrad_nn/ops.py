@@ -11,6 +11,7 @@ cotangent in the broadcast shape: ``autodiff.sum_to`` sums it back in one place.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,7 +31,7 @@ def _any(primitive: Primitive, *args: Any, **params: Any) -> Any:
     for arg in args:
         if type(arg) is Tensor:
             return primitive(*args, **params)
-    return primitive.impl(*args, **params)
+    return primitive.impl(*args, **params) if params else primitive.impl(*args)
 
 
 def _each(out: tuple[int, ...], *shapes: Any, **params: Any) -> int:
@@ -100,7 +101,10 @@ matmul = Primitive(
 # --- elementwise functions ------------------------------------------------------------------------
 def _sigmoid(x: Any, out: Any = None) -> Any:
     """1 / (1 + exp(-x)) in one buffer; exp(-x) = inf for x < -709 gives the right limit, 0."""
-    out = np.empty(np.shape(x), np.result_type(x, 1.0)) if out is None else out
+    if out is None:  # a float result: x's dtype, or float64 for an int or a Python number
+        dtype = x.dtype if getattr(x, "dtype", None) is not None and x.dtype.kind == "f" else (
+            np.float64)
+        out = np.empty(np.shape(x), dtype)
     np.negative(x, out=out)
     with np.errstate(over="ignore"):
         np.exp(out, out=out)
@@ -174,6 +178,11 @@ not_equal = _compare("not_equal", np.not_equal)
 
 # --- reductions (params: ``axis``, a sorted tuple of non-negative axes, and ``keepdims``) -------
 def _axes(axis: Axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
+    return _axes_of(axis if axis is None or isinstance(axis, int) else tuple(axis), shape, op)
+
+
+@functools.lru_cache(maxsize=1024)
+def _axes_of(axis: Axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
     ndim = len(shape)
     axes = range(ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
     if any(not -ndim <= a < builtins.max(ndim, 1) for a in axes):
@@ -197,7 +206,7 @@ def _spread(g: Any, x: Any, axis: tuple[int, ...], keepdims: bool, count: float 
 
 
 def _count(x: Any, axis: tuple[int, ...]) -> float:
-    shape = np.shape(x) if type(x) is not np.ndarray else x.shape
+    shape = x.shape if hasattr(x, "shape") else np.shape(x)  # an array, a Tensor, or a list
     return float(math.prod([shape[a] for a in axis]))
 
 

@@ -155,11 +155,14 @@ class Primitive:
         out = Tensor.__new__(Tensor)
         out.data, out.grad, out.name, out.program = data, None, None, program
         out.requires_grad = grad = needs and self.vjps is not None and State.record
-        out.traces, recorded = traces if grad else 0, grad or program is not None
-        out.primitive, out.inputs, out.params, out.arrays = (
-            (self, inputs, params, arrays) if recorded else (None, None, None, None))
-        if recorded and State.tape is not None:
-            State.tape.append(out)
+        if grad or program is not None:
+            out.primitive, out.inputs, out.params, out.arrays = self, inputs, params, arrays
+            out.traces = traces if grad else 0
+            if State.tape is not None:
+                State.tape.append(out)
+        else:
+            out.primitive = out.inputs = out.params = out.arrays = None
+            out.traces = 0
         for position, array in enumerate(arrays if State.anomaly else ()):
             check_finite(np.asarray(array), f"input {position} of op '{self.name}' (shape "
                          f"{np.shape(array)}) already holds {{kind}}: it comes from outside the "
