@@ -1,8 +1,10 @@
 """Benchmark 1: the course's 5-layer cat net; an iteration = forward, cost, backward, update.
 
-Contenders, alternating in one process: our engine (``value_and_grad``, the cost as a user
-writes it), the course's hand-written numpy, the floor (W1·X, dZ1·Xᵀ, W1 update) and PyTorch
-when installed. Then the engine trains in float64 and float32 to compare accuracies.
+Contenders, alternating in one process: our engine eager (``value_and_grad``, the cost as a user
+writes it; and with the update as a dict comprehension), the same step under ``tg.jit`` (the
+parameters donated), the course's hand-written numpy, lean numpy (the engine's work by hand),
+the floor (W1·X, dZ1·Xᵀ, W1 update), and PyTorch eager and ``jax.jit`` when installed. Then the
+engine trains in float64 and float32 to compare accuracies.
 
     python3 benchmarks/cat_workload.py [--rounds N] [--dtype float64|float32|both] [--data DIR]
 """

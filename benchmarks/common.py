@@ -108,6 +108,9 @@ def print_configuration(data_description: str, with_torch: bool) -> None:
             )
     else:
         print("torch: not used in this run")
+    jax = import_jax()
+    print(f"jax: {jax.__version__}, {jax.devices()[0].platform}" if jax is not None else
+          "jax: not installed (its contender is skipped; pip install -e '.[bench]')")
     print(f"data: {data_description}")
     print_load()
     print()

@@ -229,6 +229,9 @@ def check_everything(args: argparse.Namespace) -> Checked:
 
 def check_export_target(path: str) -> Path:
     target = Path(path).expanduser()
+    if target.suffix != ".onnx":
+        raise UsageError(f"--export: {target} does not end in .onnx; give a file name such as "
+                         "out/cat.onnx")
     if target.is_dir():
         raise UsageError(f"--export: {target} is a directory; give a file name such as "
                          f"{target / 'cat.onnx'}")

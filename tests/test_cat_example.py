@@ -163,9 +163,11 @@ def test_export_writes_an_onnx_model_that_labels_as_the_engine(
 def test_export_is_checked_before_training(
     example: ModuleType, no_data: Path, no_training: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (no_data / "out").mkdir()
-    assert example.main(["--export", "out"]) == 2
-    assert "--export: out is a directory" in capsys.readouterr().err
+    (no_data / "out.onnx").mkdir()
+    assert example.main(["--export", "out.onnx"]) == 2
+    assert "--export: out.onnx is a directory" in capsys.readouterr().err
+    assert example.main(["--export", "out/cat.txt"]) == 2
+    assert "--export: out/cat.txt does not end in .onnx" in capsys.readouterr().err
 
 
 def test_an_rgba_picture_of_any_size_is_classified(

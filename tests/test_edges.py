@@ -265,3 +265,13 @@ def test_a_seed_that_is_not_numbers_is_named(seed: Any, kind: str) -> None:
     _, vjp_fn = tg.vjp(lambda x: x.sum(), np.ones(2))
     with raises(TypeError, "vjp_fn: the seed", kind):
         vjp_fn(seed)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, 2**32, True])
+def test_a_seed_numpy_refuses_is_named_by_the_call(seed: Any) -> None:
+    from tinygrad_nn import course
+
+    with raises(ValueError, "init_params: seed must be an integer in [0, 2**32)", repr(seed)):
+        nn.init_params([3, 1], seed=seed)
+    with raises(ValueError, "random_mini_batches: seed must be an integer"):
+        course.random_mini_batches(np.ones((2, 3)), np.ones((1, 3)), seed=seed)

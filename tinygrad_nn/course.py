@@ -316,7 +316,7 @@ def random_mini_batches(
     key.
     """
     m = X.shape[1]
-    permutation = list(np.random.RandomState(seed).permutation(m))
+    permutation = list(nn.legacy_stream(seed, "random_mini_batches").permutation(m))
     shuffled_X = X[:, permutation]
     shuffled_Y = Y[:, permutation].reshape((1, m))
     complete = math.floor(m / mini_batch_size)

@@ -53,6 +53,7 @@ __all__ = [
     "init_params",
     "l2_penalty",
     "layer_dims",
+    "legacy_stream",
     "linear",
     "load_params",
     "log_softmax",
@@ -133,7 +134,10 @@ def init_params(
     same numbers as ``np.random.seed(seed)``; the global state is left alone), in float64, then
     cast to ``dtype``.
     """
-    dims = [int(n) for n in layer_dims]
+    try:
+        dims = [int(n) for n in layer_dims]
+    except (TypeError, ValueError):
+        dims = []
     if len(dims) < 2 or min(dims) < 1:
         raise ValueError(
             f"init_params: layer_dims {list(layer_dims)} needs at least 2 positive sizes "
@@ -144,7 +148,7 @@ def init_params(
     float_dtype = np.dtype(dtype)
     if float_dtype.kind != "f":
         raise ValueError(f"init_params: dtype must be a float dtype, got {float_dtype}")
-    stream = np.random.RandomState(seed)
+    stream = legacy_stream(seed, "init_params")
     params: dict[str, np.ndarray] = {}
     for layer in range(1, len(dims)):
         n, n_prev = dims[layer], dims[layer - 1]
@@ -164,6 +168,15 @@ def init_params(
 
 
 _PARAM_KEY = re.compile(r"([Wb])([1-9][0-9]*)")
+
+
+def legacy_stream(seed: int, caller: str) -> np.random.RandomState:
+    """numpy's legacy stream for ``seed``: the numbers of the course's ``np.random.seed(seed)``,
+    without touching numpy's global state; a clear error for a seed numpy refuses."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"{caller}: seed must be an integer in [0, 2**32), as numpy's legacy "
+                         f"seed, got {seed!r}")
+    return np.random.RandomState(seed)
 
 
 def layer_dims(params: Params) -> list[int]:
