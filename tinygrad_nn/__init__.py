@@ -71,8 +71,7 @@ from tinygrad_nn.tensor import (
 # isort: split
 # Models beyond one sigmoid (issue 11): tg.random, tg.optim and a composer's helpers.
 from tinygrad_nn import optim, random
-from tinygrad_nn.functional import hvp
-from tinygrad_nn.optim import ravel_pytree, tree_vdot
+from tinygrad_nn.optim import hvp, ravel_pytree, tree_vdot
 
 __version__ = "0.1.0"
 

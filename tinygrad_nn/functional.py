@@ -183,23 +183,3 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
         return (gradient, value[1]) if has_aux else gradient
 
     return grad_f
-
-
-def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
-    """``hvp(f)(*args, v)``: the Hessian of scalar ``f`` at ``args[argnums]`` times ``v`` (a pytree
-    of that argument's structure), as the gradient of ⟨∇f, v⟩."""
-
-    def hvp_f(*args_and_v: Any) -> Any:
-        *args, v = args_and_v
-
-        directions, v_def = tree_flatten(v)
-        if v_def != tree_flatten(args[argnums])[1]:  # zip would pair leaves silently wrong
-            raise ValueError(f"hvp: v must have the structure of argument {argnums}")
-
-        def along(*xs: Any) -> Any:  # ⟨∇f(xs), v⟩
-            pairs = zip(tree_flatten(grad(f, argnums)(*xs))[0], directions)
-            return sum(ops.sum(ops.mul(g, u)) for g, u in pairs)
-
-        return grad(along, argnums)(*args)
-
-    return hvp_f

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tinygrad_nn import ops
+from tinygrad_nn.functional import grad
 from tinygrad_nn.pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from tinygrad_nn.tensor import Tensor
 
@@ -332,8 +333,9 @@ def adam(learning_rate: float = 1e-3, b1: float = 0.9, b2: float = 0.999,
 
 
 # --------------------------------------------------------------------------- whole-tree helpers
-# For composers: a parameter tree as one vector (gradient checks, second-order methods), and the
-# inner product of two trees (as jax.flatten_util.ravel_pytree and optax's tree_vdot).
+# For composers: a parameter tree as one vector (gradient checks, second-order methods), the
+# inner product of two trees (as jax.flatten_util.ravel_pytree and optax's tree_vdot), and
+# Hessian-vector products.
 
 
 def ravel_pytree(tree: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
@@ -360,3 +362,23 @@ def tree_vdot(a: Any, b: Any) -> float:
         raise ValueError(f"tree_vdot: the trees differ in structure: leaves {tree_paths(a)} "
                          f"and {tree_paths(b)}")
     return float(sum(np.vdot(x, y) for x, y in zip(a_leaves, b_leaves)))
+
+
+def hvp(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+    """``hvp(f)(*args, v)``: the Hessian of scalar ``f`` at ``args[argnums]`` times ``v`` (a pytree
+    of that argument's structure), as the gradient of ⟨∇f, v⟩."""
+
+    def hvp_f(*args_and_v: Any) -> Any:
+        *args, v = args_and_v
+
+        directions, v_def = tree_flatten(v)
+        if v_def != tree_flatten(args[argnums])[1]:  # zip would pair leaves silently wrong
+            raise ValueError(f"hvp: v must have the structure of argument {argnums}")
+
+        def along(*xs: Any) -> Any:  # ⟨∇f(xs), v⟩
+            pairs = zip(tree_flatten(grad(f, argnums)(*xs))[0], directions)
+            return sum(ops.sum(ops.mul(g, u)) for g, u in pairs)
+
+        return grad(along, argnums)(*args)
+
+    return hvp_f
