@@ -1,6 +1,6 @@
 """Export a traced program to ONNX: ``export_onnx(f, *example_args)``, with one emit per primitive.
 
-``export_onnx`` traces ``f`` (``graph.trace``) and writes each equation of the program as ONNX
+``export_onnx`` traces ``f`` (``program.trace``) and writes each equation of the program as ONNX
 operators: ``ONNX_OPS`` maps a primitive's name to its emit function, which adds the nodes for
 one equation through an ``Emitter``. A user's own primitive gets a mapping with
 ``register_onnx(primitive, emit)``. ``onnx`` is imported only when a model is built, so this
