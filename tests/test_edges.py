@@ -275,3 +275,34 @@ def test_a_seed_numpy_refuses_is_named_by_the_call(seed: Any) -> None:
         nn.init_params([3, 1], seed=seed)
     with raises(ValueError, "random_mini_batches: seed must be an integer"):
         course.random_mini_batches(np.ones((2, 3)), np.ones((1, 3)), seed=seed)
+
+
+@pytest.mark.parametrize(
+    "call, kind, fragments",
+    [
+        (lambda t: t.reshape("a"), TypeError, ("reshape:", "sequence of ints", "'a'")),
+        (lambda t: t.reshape(2.0, 3), TypeError, ("reshape:", "sequence of ints", "2.0")),
+        (lambda t: t.transpose("ab"), TypeError, ("transpose:", "sequence of ints")),
+        (lambda t: tg.ops.broadcast_to(t, None), TypeError, ("broadcast_to:", "None")),
+        (lambda t: tg.ops.sum(t, axis="a"), TypeError, ("sum: axis", "'a'")),
+        (lambda t: tg.ops.mean(t, axis=1.5), TypeError, ("mean: axis", "1.5")),
+        (lambda t: tg.ops.sum(t, axis=2), ValueError, ("sum: axis 2", "(2, 3)")),
+        (lambda t: tg.ops.concatenate(None), TypeError, ("concatenate:", "non-empty", "None")),
+        (lambda t: tg.ops.stack([]), TypeError, ("stack:", "non-empty", "[]")),
+        (lambda t: t.astype("foo"), TypeError, ("astype:", "'foo'", "np.float32")),
+        (lambda t: tg.ops.clip(t, "a", 1.0), ValueError, ("clip:", "'a'", "numbers or None")),
+    ],
+)
+def test_a_bad_shape_axis_dtype_or_join_argument_names_the_op(
+    call: Any, kind: type[BaseException], fragments: tuple[str, ...]
+) -> None:
+    with raises(kind, *fragments):
+        call(Tensor(np.ones((2, 3)), requires_grad=True))
+
+
+def test_the_shape_arguments_numpy_accepts_still_work() -> None:
+    t = Tensor(np.arange(6.0))
+    assert t.reshape(2, 3).shape == t.reshape((2, 3)).shape == t.reshape([2, -1]).shape == (2, 3)
+    assert t.reshape(np.int64(6)).shape == (6,)
+    assert t.reshape(2, 3).transpose([1, 0]).shape == (3, 2)
+    assert tg.ops.sum(t.reshape(2, 3), axis=[0, 1]).shape == ()

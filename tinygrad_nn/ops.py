@@ -158,7 +158,8 @@ def _inside(g: Any, out: Any, x: Any, low: Any, high: Any) -> Any:
 
 
 _clip = Primitive("clip", lambda x, low, high, out=None: np.clip(x, low, high, out=out),
-                  (_inside,), "d clip(x) = [low ≤ x ≤ high]·dx (as PyTorch)", _each, out=True)
+                  (_inside,), "d clip(x) = [low ≤ x ≤ high]·dx (as PyTorch)", _each,
+                  "bounds {low!r} and {high!r} must be numbers or None ({error})", out=True)
 
 
 def clip(x: ArrayLike, low: float | None, high: float | None) -> Tensor:
@@ -178,13 +179,13 @@ not_equal = _compare("not_equal", np.not_equal)
 
 # --- reductions (params: ``axis``, a sorted tuple of non-negative axes, and ``keepdims``) -------
 def _axes(axis: Axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
-    return _axes_of(axis if axis is None or isinstance(axis, int) else tuple(axis), shape, op)
+    return _axes_of(tuple(axis) if isinstance(axis, list) else axis, shape, op)
 
 
 @functools.lru_cache(maxsize=1024)
 def _axes_of(axis: Axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
     ndim = len(shape)
-    axes = range(ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    axes = range(ndim) if axis is None else _ints(axis, f"{op}: axis")
     if any(not -ndim <= a < builtins.max(ndim, 1) for a in axes):
         raise ValueError(f"{op}: axis {axis} is invalid for shape {shape}")
     return tuple(sorted(a % ndim if ndim else a for a in axes))
@@ -289,15 +290,23 @@ _astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype), (
 identity = Primitive("identity", lambda x: x, (_pass,), "d x = dx", _free)
 
 
-def _shape_arg(args: tuple[Any, ...]) -> tuple[int, ...]:
+def _ints(values: Any, what: str) -> tuple[int, ...]:
+    """``values`` (an int or a sequence of ints) as a tuple, or a TypeError naming ``what``."""
+    values = (values,) if isinstance(values, (int, np.integer)) else values
+    if not isinstance(values, (tuple, list)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{what} must be an int or a sequence of ints, got {values!r}")
+    return tuple(map(int, values))
+
+
+def _shape_arg(args: tuple[Any, ...], op: str) -> tuple[int, ...]:
     """``(2, 3)`` from ``f(x, 2, 3)`` or ``f(x, (2, 3))``."""
-    shape = args[0] if len(args) == 1 and not isinstance(args[0], (int, np.integer)) else args
-    return tuple(int(n) for n in shape)
+    return _ints(args[0] if len(args) == 1 else args, f"{op}: the shape or axes")
 
 
 def reshape(x: ArrayLike, *shape: Any) -> Tensor:
     """x's numbers in ``shape`` (one -1 allowed): ``reshape(x, 2, 3)`` or ``reshape(x, (2, 3))``."""
-    return _reshape(x, shape=_shape_arg(shape))
+    return _reshape(x, shape=_shape_arg(shape, "reshape"))
 
 
 def flatten(x: ArrayLike) -> Tensor:
@@ -306,7 +315,8 @@ def flatten(x: ArrayLike) -> Tensor:
 
 def transpose(x: ArrayLike, *axes: Any) -> Tensor:
     """x with its axes permuted (reversed when ``axes`` is empty)."""
-    return _transpose(x, axes=_shape_arg(axes) if axes else tuple(range(np.ndim(value(x))))[::-1])
+    reverse = tuple(range(np.ndim(value(x))))[::-1]
+    return _transpose(x, axes=_shape_arg(axes, "transpose") if axes else reverse)
 
 
 def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
@@ -316,11 +326,14 @@ def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
 
 
 def broadcast_to(x: ArrayLike, *shape: Any) -> Tensor:
-    return _broadcast_to(x, shape=_shape_arg(shape))
+    return _broadcast_to(x, shape=_shape_arg(shape, "broadcast_to"))
 
 
 def astype(x: ArrayLike, dtype: Any) -> Tensor:
-    return _astype(x, dtype=np.dtype(dtype))
+    try:
+        return _astype(x, dtype=np.dtype(dtype))
+    except TypeError as error:  # numpy's "data type 'foo' not understood"
+        raise TypeError(f"astype: {error}; expected a numpy dtype such as np.float32") from None
 
 
 # --- indexing and joining ---------------------------------------------------------------------
@@ -364,15 +377,23 @@ _stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis), _piece,
                    "shapes {shapes} differ: cannot stack them")
 
 
+def _joined(tensors: Any, op: str) -> tuple[int, ...]:
+    """The first input's shape, or an error unless ``tensors`` is a non-empty sequence."""
+    if not isinstance(tensors, (list, tuple)) or not tensors:
+        raise TypeError(f"{op}: expected a non-empty list or tuple of Tensors or arrays, got "
+                        f"{tensors!r}")
+    return np.shape(value(tensors[0]))
+
+
 def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join along an existing axis."""
-    shape = np.shape(value(tensors[0]))
-    return _concatenate(*tensors, axis=_axes(axis, shape, "concatenate")[0])
+    return _concatenate(*tensors, axis=_axes(axis, _joined(tensors, "concatenate"),
+                                               "concatenate")[0])
 
 
 def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join along a new axis (the shapes must be equal)."""
-    return _stack(*tensors, axis=_axes(axis, (1, *np.shape(value(tensors[0]))), "stack")[0])
+    return _stack(*tensors, axis=_axes(axis, (1, *_joined(tensors, "stack")), "stack")[0])
 
 
 def stop_gradient(x: ArrayLike) -> Tensor:
