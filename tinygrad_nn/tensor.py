@@ -108,6 +108,8 @@ class Primitive:
     ``impl`` takes ``out=`` (for ``jit``'s buffers).
     """
 
+    __slots__ = ("error", "flops", "impl", "math", "name", "out", "partial", "ruled", "vjps")
+
     def __init__(self, name: str, impl: Callable[..., Any],
                  vjps: Sequence[Rule | None] | Callable[[int], Rule] | None = (), math: str = "",
                  flops: Callable[..., int] | None = None,
@@ -121,19 +123,27 @@ class Primitive:
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
 
+    def check_anomaly(self, arrays: list[Any], data: np.ndarray) -> None:
+        """``detect_anomaly``: a NaN or inf in an input from outside, or one this op made."""
+        for position, array in enumerate(arrays):
+            check_finite(np.asarray(array), f"input {position} of op '{self.name}' (shape "
+                         f"{np.shape(array)}) already holds {{kind}}: it comes from outside the "
+                         "recorded ops (data or a parameter)")
+        check_finite(data, f"op '{self.name}' produced {{kind}} (output shape {data.shape})")
+
     def __call__(self, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on ``inputs`` (Tensors, arrays, numbers): a recorded node when an input
         needs a gradient or belongs to the program being traced, else a constant."""
         arrays, needs, traces, program = [], False, 0, None
         for x in inputs:
-            if type(x) is not Tensor:
+            if type(x) is Tensor:
+                arrays.append(x.data)
+                if x.requires_grad:
+                    needs, traces = True, traces | x.traces
+                if x.program is not None and x.program is State.program:
+                    program = x.program
+            else:
                 arrays.append(x)
-                continue
-            arrays.append(x.data)
-            if x.requires_grad:
-                needs, traces = True, traces | x.traces
-            if x.program is not None and x.program is State.program:
-                program = x.program
         if needs and (self.partial or len(inputs) > self.ruled):
             rules = self.vjps + (None,) * len(inputs)  # type: ignore[operator]
             for position, x in enumerate(inputs):
@@ -143,7 +153,8 @@ class Primitive:
                                     "constant (tg.stop_gradient)")
         try:
             data = self.impl(*arrays, **params) if params else self.impl(*arrays)
-            data = data if type(data) is np.ndarray else np.asarray(data)
+            if type(data) is not np.ndarray:
+                data = np.asarray(data)
             if data.dtype.kind not in "biuf":
                 raise TypeError
         except (ValueError, IndexError, TypeError) as error:
@@ -163,12 +174,8 @@ class Primitive:
         else:
             out.primitive = out.inputs = out.params = out.arrays = None
             out.traces = 0
-        for position, array in enumerate(arrays if State.anomaly else ()):
-            check_finite(np.asarray(array), f"input {position} of op '{self.name}' (shape "
-                         f"{np.shape(array)}) already holds {{kind}}: it comes from outside the "
-                         "recorded ops (data or a parameter)")
-        if State.anomaly:  # the inputs were finite: this op made it
-            check_finite(data, f"op '{self.name}' produced {{kind}} (output shape {data.shape})")
+        if State.anomaly:
+            self.check_anomaly(arrays, data)
         return out
 
 
