@@ -66,15 +66,17 @@ def parse_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
 
 
 def add_timing_arguments(
-    parser: argparse.ArgumentParser, rounds: int, warmup: int, inner: int
+    parser: argparse.ArgumentParser, rounds: int, warmup: int, inner: int, torch: bool = True
 ) -> None:
-    """``--rounds``, ``--warmup``, ``--inner`` for ``alternate``, and ``--no-torch``."""
+    """``--rounds``, ``--warmup``, ``--inner`` for ``alternate``, and ``--no-torch`` (where
+    PyTorch is a contender)."""
     parser.add_argument("--rounds", type=int, default=rounds, help=f"measured rounds ({rounds})")
     parser.add_argument("--warmup", type=int, default=warmup, help="rounds run first, not kept")
     parser.add_argument(
         "--inner", type=int, default=inner, help=f"iterations per contender per round ({inner})"
     )
-    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    if torch:
+        parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
 
 
 # --------------------------------------------------------------------------- configuration

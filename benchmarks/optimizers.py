@@ -19,6 +19,7 @@ from common import (
     TINY_LAYER_DIMS,
     TINY_LEARNING_RATE,
     StepFactory,
+    add_timing_arguments,
     alternate,
     argument_parser,
     initial_params,
@@ -39,9 +40,7 @@ ADAM_BAR = 1.5  # Adam step / SGD step
 
 def parse_args() -> argparse.Namespace:
     parser = argument_parser(__doc__, "float64", with_data=False)
-    parser.add_argument("--rounds", type=int, default=420, help="measured rounds (420)")
-    parser.add_argument("--warmup", type=int, default=20, help="rounds run first, not kept")
-    parser.add_argument("--inner", type=int, default=20, help="steps per contender per round")
+    add_timing_arguments(parser, rounds=420, warmup=20, inner=20, torch=False)
     return parse_arguments(parser)
 
 
