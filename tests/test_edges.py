@@ -282,6 +282,7 @@ def test_a_seed_numpy_refuses_is_named_by_the_call(seed: Any) -> None:
     [
         (lambda t: t.reshape("a"), TypeError, ("reshape:", "sequence of ints", "'a'")),
         (lambda t: t.reshape(2.0, 3), TypeError, ("reshape:", "sequence of ints", "2.0")),
+        (lambda t: t.reshape(np.array([2.0, 3.0])), TypeError, ("reshape:", "sequence of ints")),
         (lambda t: t.transpose("ab"), TypeError, ("transpose:", "sequence of ints")),
         (lambda t: tg.ops.broadcast_to(t, None), TypeError, ("broadcast_to:", "None")),
         (lambda t: tg.ops.sum(t, axis="a"), TypeError, ("sum: axis", "'a'")),
@@ -303,6 +304,8 @@ def test_a_bad_shape_axis_dtype_or_join_argument_names_the_op(
 def test_the_shape_arguments_numpy_accepts_still_work() -> None:
     t = Tensor(np.arange(6.0))
     assert t.reshape(2, 3).shape == t.reshape((2, 3)).shape == t.reshape([2, -1]).shape == (2, 3)
-    assert t.reshape(np.int64(6)).shape == (6,)
+    assert t.reshape(np.int64(6)).shape == t.reshape(np.array(6)).shape == (6,)
+    assert t.reshape(np.array([3, 2])).shape == (3, 2)
     assert t.reshape(2, 3).transpose([1, 0]).shape == (3, 2)
     assert tg.ops.sum(t.reshape(2, 3), axis=[0, 1]).shape == ()
+    assert tg.ops.sum(t.reshape(2, 3), axis=np.array([1])).shape == (2,)

@@ -179,7 +179,7 @@ not_equal = _compare("not_equal", np.not_equal)
 
 # --- reductions (params: ``axis``, a sorted tuple of non-negative axes, and ``keepdims``) -------
 def _axes(axis: Axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
-    return _axes_of(tuple(axis) if isinstance(axis, list) else axis, shape, op)
+    return _axes_of(tuple(axis) if isinstance(axis, (list, np.ndarray)) else axis, shape, op)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -292,6 +292,7 @@ identity = Primitive("identity", lambda x: x, (_pass,), "d x = dx", _free)
 
 def _ints(values: Any, what: str) -> tuple[int, ...]:
     """``values`` (an int or a sequence of ints) as a tuple, or a TypeError naming ``what``."""
+    values = values.tolist() if isinstance(values, np.ndarray) else values
     values = (values,) if isinstance(values, (int, np.integer)) else values
     if not isinstance(values, (tuple, list)) or not all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
