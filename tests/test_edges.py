@@ -309,3 +309,14 @@ def test_the_shape_arguments_numpy_accepts_still_work() -> None:
     assert t.reshape(2, 3).transpose([1, 0]).shape == (3, 2)
     assert tg.ops.sum(t.reshape(2, 3), axis=[0, 1]).shape == ()
     assert tg.ops.sum(t.reshape(2, 3), axis=np.array([1])).shape == (2,)
+
+
+def test_an_output_that_is_not_numbers_is_named_by_the_transform_that_traced_it() -> None:
+    with raises(TypeError, "jit(with_text): the output 's'", "str"):
+        tg.jit(with_text)(np.ones(2))
+    with raises(TypeError, "make_graph(with_text): the output 's'", "str"):
+        tg.make_graph(with_text)(np.ones(2))
+
+
+def with_text(x: Any) -> dict[str, Any]:
+    return {"y": x * 2, "s": "text"}

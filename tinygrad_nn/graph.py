@@ -216,7 +216,8 @@ def make_graph(f: Callable[..., Any],
     def make_graph_f(*args: Any, **kwargs: Any) -> Any:
         if hasattr(f, "lower"):
             return f.lower(*args, **kwargs)
-        return trace(f, args, kwargs, argnums, kind=Graph)  # a Graph: the kind asked for
+        name = f"make_graph({getattr(f, '__name__', 'f')})"  # errors name the call
+        return trace(f, args, kwargs, argnums, name, kind=Graph)  # a Graph: the kind asked for
 
     return make_graph_f
 

@@ -216,7 +216,7 @@ class Plan:
         for k, node in enumerate(steps):
             names[node.id] = f"v{node.id}"
             call = self._call(node, names, namespace)
-            kind, buffer = "view", ""
+            kind, buffer, key = "view", "", _key(node)
             dying = [root[i] for i in dict.fromkeys(node.inputs)
                      if last_use.get(root[i]) == k and root[i] not in constants]
             if node.op == "identity":  # the same array under another name
@@ -229,12 +229,11 @@ class Plan:
                 kind = "new"
                 body.append(f"    v{node.id} = {call}")
             elif node.id in returned:
-                donor = next((d for d in dying if d in donors and _fits(nodes[d], node)), None)
+                donor = next((d for d in dying if d in donors and _key(nodes[d]) == key), None)
                 kind, buffer = ("donated " + donors[donor], donors[donor]) if donor is not None \
                     else ("new", f"np.empty({node.shape}, {_dtype_name(node, namespace)})")
                 body.append(f"    v{node.id} = {call[:-1]}, out={buffer})")
             else:
-                key = (node.shape, node.dtype)
                 reusable = [d for d in dying if d in self.buffers and key == _key(nodes[d])]
                 if node.op in IN_PLACE and reusable:
                     buffer = self.buffers[reusable[0]]
@@ -357,10 +356,6 @@ def _build(treedef: TreeDef, leaves: Any, namespace: dict[str, Any]) -> str:
 def _impl(node: Node) -> Callable[..., Any]:
     assert node.primitive is not None
     return node.primitive.impl
-
-
-def _fits(donor: Node, node: Node) -> bool:
-    return _key(donor) == _key(node)
 
 
 def _key(node: Node) -> tuple[Any, ...]:

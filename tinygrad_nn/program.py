@@ -98,7 +98,7 @@ def is_input_leaf(leaf: Any) -> bool:
 def trace(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None = None,
           argnums: int | Sequence[int] | None = None, name: str | None = None,
           kind: type[Program] | None = None) -> Program:
-    """Run ``f(*args)`` once as a program and return its ``Graph``.
+    """Run ``f(*args)`` once as a program and return it (as a ``kind``, default ``Program``).
 
     Each input leaf (``is_input_leaf``) becomes an input named by its pytree path (``W1``; a
     positional array ``x0``); float leaves of the arguments in ``argnums`` (default: all)
@@ -127,8 +127,8 @@ def trace(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | N
         functional.output_hooks.remove(forward.append)
     leaves, out_tree = tree_flatten(result)
     paths = tree_paths(result)
-    outputs = [leaf if type(leaf) is Tensor else Tensor(numeric(leaf, f"make_graph: the output "
-               f"'{path or 'at the top'}'")) for leaf, path in zip(leaves, paths)]
+    outputs = [leaf if type(leaf) is Tensor else Tensor(numeric(leaf, f"{program.name}: the "
+               f"output '{path or 'at the top'}'")) for leaf, path in zip(leaves, paths)]
     value_ = tree_unflatten(out_tree, [tensor.data for tensor in outputs])
     return _build(kind, outputs, paths, value_, inputs, forward, out_tree, tape)
 
@@ -168,7 +168,8 @@ def _build(kind: type[Program] | None, outputs: list[Tensor], output_names: list
     ops = [x for x in ops if id(x) not in backward] + [x for x in ops if id(x) in backward]
     leaves = inputs + [x for x in order if type(x) is Tensor and not _is_op(x) and (
         x.requires_grad or x.name is not None) and id(x) not in listed]
-    constants = [x for x in order if not _is_op(x) and id(x) not in {id(leaf) for leaf in leaves}]
+    listed |= {id(leaf) for leaf in leaves}
+    constants = [x for x in order if not _is_op(x) and id(x) not in listed]
     index = {id(x): i for i, x in enumerate(leaves + constants + ops)}
     names = _names(leaves, len(ops))
     nodes = [Node(i, INPUT, name, (), x.shape, x.dtype, x.requires_grad, value=x.data)
