@@ -403,6 +403,16 @@ def test_matmul_on_drawn_shapes(shapes: hnp.BroadcastableShapes, seed: int) -> N
     assert_gradients(tg.matmul, inputs, seed)
 
 
+@pytest.mark.parametrize("x_shape, y_shape", [
+    ((3,), (3, 2)), ((2, 3), (3,)), ((3,), (3,)), ((2, 2, 3), (3,)), ((3,), (2, 3, 4)),
+    ((1, 2, 3), (4, 3, 2)),
+])
+def test_matmul_with_1d_and_batched_operands(x_shape: Shape, y_shape: Shape) -> None:
+    # numpy promotes a 1-D operand to a row (x) or a column (y); the rules undo it
+    rng = np.random.default_rng(0)
+    assert_gradients(tg.matmul, [rng.normal(size=x_shape), rng.normal(size=y_shape)], 0)
+
+
 @pytest.mark.parametrize("op", ["sum", "mean", "max", "logsumexp", "var", "std"])
 @settings(max_examples=15, deadline=None)
 @given(

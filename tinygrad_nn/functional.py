@@ -30,10 +30,12 @@ class tracing:  # noqa: N801  (a context manager, named like contextlib's)
     recorded inside, in order (they join the enclosing tape too). A class, not a generator:
     transforms enter it on every call."""
 
+    tape: list[Tensor]
+
     def __enter__(self) -> tuple[int, list[Tensor]]:
         global _depth
         _depth += 1
-        self.outer, self.tape = (State.record, State.tape), list[Tensor]()
+        self.outer, self.tape = (State.record, State.tape), []
         State.record, State.tape = True, self.tape
         return 1 << _depth, self.tape
 
@@ -53,6 +55,8 @@ def records_backward() -> bool:
 def check_argnums(argnums: Any, count: int | None, caller: str) -> tuple[int, ...]:
     """``argnums`` as non-negative positions among ``count`` arguments (None: not known yet),
     or an error saying what argnums takes."""
+    if type(argnums) is int and 0 <= argnums < (count or 0):
+        return (argnums,)  # the usual call, on the hot path
     positions = (argnums,) if isinstance(argnums, int) else tuple(argnums) if isinstance(
         argnums, (tuple, list, range)) else None
     if positions is None or not all(isinstance(p, int) for p in positions):
@@ -126,10 +130,11 @@ class _Traced:
                                    create_graph=True, retain_graph=True)
         grads, handed_out = [], set[int]()
         for x in self.inputs:
-            g = results.get(x)
-            if g is None:  # the output does not depend on x
-                g = Tensor(np.zeros(x.shape, x.dtype)) if recorded else np.zeros(x.shape, x.dtype)
-            grads.append(g if recorded else owned(g, handed_out))
+            if (g := results.get(x)) is None:  # the output does not depend on x: fresh zeros
+                zeros = np.zeros(x.data.shape, x.data.dtype)
+                grads.append(Tensor(zeros) if recorded else zeros)
+            else:
+                grads.append(g if recorded else owned(g, handed_out))
         return tree_unflatten(self.treedef, grads)
 
     def value(self) -> Any:

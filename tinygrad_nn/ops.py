@@ -67,29 +67,15 @@ neg = Primitive("neg", np.negative, (_negate,), "d(-x) = -dx", _each, out=True)
 
 
 def _matmul_dx(g: Any, out: Any, x: Any, y: Any) -> Any:
-    if x.ndim == 2 and y.ndim == 2:
-        return g @ y.T
-    g, _, y = _as_matrices(g, x, y)
-    grad = g @ y.swapaxes(-1, -2)
-    return grad.reshape(grad.shape[:-2] + x.shape[-1:]) if x.ndim == 1 else grad
+    if y.ndim == 1:  # numpy took y as a column: an outer product (g is 0-d if x is 1-D too)
+        return g[..., None] * y
+    return (g[..., None, :] @ y.mT)[..., 0, :] if x.ndim == 1 else g @ y.mT  # x was a row
 
 
 def _matmul_dy(g: Any, out: Any, x: Any, y: Any) -> Any:
-    if x.ndim == 2 and y.ndim == 2:
-        return x.T @ g
-    g, x, _ = _as_matrices(g, x, y)
-    grad = x.swapaxes(-1, -2) @ g
-    return grad.reshape(grad.shape[:-2] + y.shape[:1]) if y.ndim == 1 else grad
-
-
-def _as_matrices(g: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
-    """Promote 1-D operands (and g) to matrices the way numpy's matmul does."""
-    if x.ndim == 1:
-        x = x.reshape((1,) + x.shape)
-        g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if y.ndim > 1 else g.reshape((1,))
-    if y.ndim == 1:
-        y, g = y.reshape(y.shape + (1,)), g.reshape(g.shape + (1,))
-    return g, x, y
+    if x.ndim == 1:  # numpy took x as a row
+        return x[:, None] * g[..., None, :] if y.ndim > 1 else x * g
+    return (x.mT @ g[..., None])[..., 0] if y.ndim == 1 else x.mT @ g  # y was a column
 
 
 matmul = Primitive(
@@ -100,16 +86,10 @@ matmul = Primitive(
 
 # --- elementwise functions ------------------------------------------------------------------------
 def _sigmoid(x: Any, out: Any = None) -> Any:
-    """1 / (1 + exp(-x)) in one buffer; exp(-x) = inf for x < -709 gives the right limit, 0."""
-    if out is None:  # a float result: x's dtype, or float64 for an int or a Python number
-        dtype = x.dtype if getattr(x, "dtype", None) is not None and x.dtype.kind == "f" else (
-            np.float64)
-        out = np.empty(np.shape(x), dtype)
-    np.negative(x, out=out)
+    """1 / (1 + exp(-x)), into ``out`` when given; exp(-x) = inf for x < -709 gives the limit, 0."""
     with np.errstate(over="ignore"):
-        np.exp(out, out=out)
-    out += 1.0  # float literals: an int costs a cast
-    return np.reciprocal(out, out=out)
+        denominator = np.add(np.exp(np.negative(x, out=out), out=out), 1.0, out=out)
+    return np.divide(1.0, denominator, out=out)  # float literals: an int costs a cast
 
 
 def _unary(name: str, impl: Any, rule: Rule | None, math: str) -> Primitive:
@@ -191,6 +171,7 @@ def _axes_of(axis: Axis, shape: tuple[int, ...], op: str) -> tuple[int, ...]:
     return tuple(sorted(a % ndim if ndim else a for a in axes))
 
 
+@functools.lru_cache(maxsize=1024)
 def _kept(shape: tuple[int, ...], axis: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(1 if i in axis else n for i, n in enumerate(shape))
 
@@ -206,9 +187,9 @@ def _spread(g: Any, x: Any, axis: tuple[int, ...], keepdims: bool, count: float 
     return spread
 
 
-def _count(x: Any, axis: tuple[int, ...]) -> float:
-    shape = x.shape if hasattr(x, "shape") else np.shape(x)  # an array, a Tensor, or a list
-    return float(math.prod([shape[a] for a in axis]))
+def _average(x: Any, axis: tuple[int, ...], keepdims: Any) -> Any:
+    total = np.add.reduce(x, axis, keepdims=keepdims)
+    return total / (np.size(x) / builtins.max(total.size, 1))  # / the count per output element
 
 
 def _at_max(g: Any, out: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
@@ -224,9 +205,8 @@ def _reduced(out: tuple[int, ...], x: tuple[int, ...], **params: Any) -> int:
 _sum = Primitive("sum", lambda x, axis, keepdims, out=None: np.add.reduce(
     x, axis, keepdims=keepdims, out=out), (lambda g, out, x, **p: _spread(g, x, **p),),
     "d Σx = Σdx: the cotangent is copied back over the summed axes", _reduced, out=True)
-_mean = Primitive("mean", lambda x, axis, keepdims: np.add.reduce(
-    x, axis, keepdims=keepdims) / _count(x, axis), (lambda g, out, x, axis, keepdims: _spread(
-        g, x, axis, keepdims, _count(x, axis)),),
+_mean = Primitive("mean", _average, (lambda g, out, x, axis, keepdims: _spread(
+    g, x, axis, keepdims, x.size / builtins.max(out.size, 1)),),
     "d mean(x) = mean(dx): the cotangent / n is copied back over the averaged axes",
     lambda out, x, **params: math.prod(x) + math.prod(out))
 _max = Primitive("max", lambda x, axis, keepdims: np.maximum.reduce(x, axis, keepdims=keepdims),

@@ -35,7 +35,9 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
         leaves.append(tree)
         return LEAF
     start, items = len(leaves), tree.values() if isinstance(tree, dict) else tree or ()
-    children = tuple([_flatten(child, leaves) for child in items])
+    # An array child is appended here, without a call: transforms flatten their inputs per call.
+    children = tuple([LEAF if type(child) is np.ndarray and not leaves.append(child)  # type: ignore[func-returns-value]
+                      else _flatten(child, leaves) for child in items])
     return TreeDef(type(tree), tuple(tree) if isinstance(tree, dict) else (), children,
                    len(leaves) - start)
 

@@ -19,6 +19,7 @@ import numpy as np
 ArrayLike = Union["Tensor", np.ndarray, float, int, bool, Sequence[Any]]
 Rule = Callable[..., Any]
 OPS: dict[str, Callable[..., Any]] = {}  # name -> op, filled by the modules above
+UFUNCS: dict[np.ufunc, Primitive] = {}  # numpy's ufunc -> the first primitive computing it
 
 
 class State:
@@ -108,7 +109,7 @@ class Primitive:
     ``impl`` takes ``out=`` (for ``jit``'s buffers).
     """
 
-    __slots__ = ("error", "flops", "impl", "math", "name", "out", "partial", "ruled", "vjps")
+    __slots__ = ("error", "flops", "impl", "math", "name", "out", "ruled", "vjps")
 
     def __init__(self, name: str, impl: Callable[..., Any],
                  vjps: Sequence[Rule | None] | Callable[[int], Rule] | None = (), math: str = "",
@@ -116,9 +117,10 @@ class Primitive:
                  error: str = "{error} (input shapes {shapes})", out: bool = False):
         self.name, self.impl, self.vjps, self.math = name, impl, vjps, math
         self.flops, self.error, self.out = flops, error, out
-        # Inputs past ``ruled`` or at a None lack a rule: checked at the call, when one needs it.
-        self.partial = type(vjps) is tuple and None in vjps
-        self.ruled = len(vjps) if type(vjps) is tuple else 1 << 30
+        # Inputs from ``ruled`` on may lack a rule: checked at the call, when one needs a gradient.
+        self.ruled = (vjps + (None,)).index(None) if type(vjps) is tuple else 1 << 30
+        if isinstance(impl, np.ufunc):  # so that `array + tensor` (numpy's call) records it
+            UFUNCS.setdefault(impl, self)
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
@@ -134,7 +136,7 @@ class Primitive:
     def __call__(self, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on ``inputs`` (Tensors, arrays, numbers): a recorded node when an input
         needs a gradient or belongs to the program being traced, else a constant."""
-        arrays, needs, traces, program = [], False, 0, None
+        arrays, needs, traces, program, plain = [], False, 0, None, False
         for x in inputs:
             if type(x) is Tensor:
                 arrays.append(x.data)
@@ -142,9 +144,10 @@ class Primitive:
                     needs, traces = True, traces | x.traces
                 if x.program is not None and x.program is State.program:
                     program = x.program
-            else:
+            else:  # an array, a number, a list: maybe not numbers, so the result is checked
                 arrays.append(x)
-        if needs and (self.partial or len(inputs) > self.ruled):
+                plain = True
+        if needs and len(inputs) > self.ruled:
             rules = self.vjps + (None,) * len(inputs)  # type: ignore[operator]
             for position, x in enumerate(inputs):
                 if type(x) is Tensor and x.requires_grad and rules[position] is None:
@@ -155,7 +158,7 @@ class Primitive:
             data = self.impl(*arrays, **params) if params else self.impl(*arrays)
             if type(data) is not np.ndarray:
                 data = np.asarray(data)
-            if data.dtype.kind not in "biuf":
+            if plain and data.dtype.kind not in "biuf":
                 raise TypeError
         except (ValueError, IndexError, TypeError) as error:
             for position, x in enumerate(inputs):
@@ -263,9 +266,8 @@ class Tensor:
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # `array + tensor` lands here: the op of the same meaning runs, so it is recorded
-        name = _UFUNCS.get(ufunc.__name__, ufunc.__name__)
-        if method == "__call__" and not kwargs and name in OPS:
-            return OPS[name](*inputs)
+        if method == "__call__" and not kwargs and ufunc in UFUNCS:
+            return UFUNCS[ufunc](*inputs)
         return _plain_numpy(f"np.{ufunc.__name__}", getattr(ufunc, method), inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
@@ -297,16 +299,13 @@ class Tensor:
         _method(op) for op in ("less", "less_equal", "greater", "greater_equal", "equal",
                                "not_equal"))
     T = property(_method("transpose"))
+    mT = property(lambda self: OPS["swapaxes"](self, -1, -2))  # noqa: N815 (numpy's name)
     (backward, graph, exp, log, sqrt, abs, relu, sigmoid, tanh, softplus, log_sigmoid, clip, sum,
      mean, max, argmax, reshape, flatten, astype, transpose, swapaxes, broadcast_to) = (
         _method(op) for op in ("backward", "graph", "exp", "log", "sqrt", "abs", "relu", "sigmoid",
                                "tanh", "softplus", "log_sigmoid", "clip", "sum", "mean", "max",
                                "argmax", "reshape", "flatten", "astype", "transpose", "swapaxes",
                                "broadcast_to"))
-
-
-_UFUNCS = {"subtract": "sub", "multiply": "mul", "divide": "div", "negative": "neg",
-           "absolute": "abs"}  # numpy's names that differ from the ops'
 
 
 def _plain_numpy(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> Any:
