@@ -72,6 +72,12 @@ def test_a_missing_rule_is_an_error_at_the_call_naming_op_and_input() -> None:
 
 
 # --- the program records comparisons and params ----------------------------------------------
+def test_an_impl_that_returns_no_numbers_is_an_error_naming_the_op() -> None:
+    forgot_return = tg.Primitive("forgot_return", lambda x: None, (lambda g, out, x: g,))
+    with pytest.raises(ValueError, match=r"forgot_return: it gave object values, not numbers"):
+        forgot_return(tg.Tensor(np.ones(3), requires_grad=True))
+
+
 def test_a_comparison_is_recorded_so_a_new_input_recomputes_its_mask() -> None:
     def f(x: Any) -> Tensor:
         return tg.where(x > 0, x, 0.1 * x).sum()

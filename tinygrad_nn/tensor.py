@@ -156,10 +156,10 @@ class Primitive:
                                     "constant (tg.stop_gradient)")
         try:
             data = self.impl(*arrays, **params) if params else self.impl(*arrays)
-            if type(data) is not np.ndarray:
-                data = np.asarray(data)
+            if type(data) is not np.ndarray:  # a numpy scalar, or what a user's impl returned
+                data, plain = np.asarray(data), True
             if plain and data.dtype.kind not in "biuf":
-                raise TypeError
+                raise TypeError(f"it gave {data.dtype} values, not numbers")
         except (ValueError, IndexError, TypeError) as error:
             for position, x in enumerate(inputs):
                 numeric(x, f"{self.name}: input {position}")
