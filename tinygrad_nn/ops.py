@@ -178,7 +178,7 @@ def _kept(shape: tuple[int, ...], axis: tuple[int, ...]) -> tuple[int, ...]:
 
 def _spread(g: Any, x: Any, axis: tuple[int, ...], keepdims: bool, count: float = 1.0) -> Any:
     """A reduction's cotangent (divided by ``count``) copied back over the reduced axes of x."""
-    g = g if keepdims else g.reshape(_kept(x.shape, axis))
+    g = g if keepdims or g.ndim == 0 else g.reshape(_kept(x.shape, axis))  # 0-d: broadcasts
     g = g / count if count != 1.0 else g
     if type(g) is Tensor:
         return broadcast_to(g, x.shape)
