@@ -320,3 +320,9 @@ def test_an_output_that_is_not_numbers_is_named_by_the_transform_that_traced_it(
 
 def with_text(x: Any) -> dict[str, Any]:
     return {"y": x * 2, "s": "text"}
+
+
+def test_sigmoid_of_a_bool_mask_is_of_its_ones_and_zeros() -> None:
+    # numpy has no negative of a bool; sigmoid takes a mask as the numbers 1 and 0
+    mask = np.array([True, False])
+    assert np.array_equal(tg.sigmoid(mask).data, tg.sigmoid(np.array([1.0, 0.0])).data)
