@@ -86,16 +86,11 @@ matmul = Primitive(
 
 # --- elementwise functions ------------------------------------------------------------------------
 def _sigmoid(x: Any, out: Any = None) -> Any:
-    """1 / (1 + exp(-x)) in one buffer; exp(-x) = inf for x < -709 gives the right limit, 0."""
-    if out is None:  # a float result: x's dtype, or float64 for an int or a Python number
-        dtype = x.dtype if getattr(x, "dtype", None) is not None and x.dtype.kind == "f" else (
-            np.float64)
-        out = np.empty(np.shape(x), dtype)
-    np.subtract(0.0, x, out=out)  # -x, for bools too (numpy has no negative of a bool)
+    """1 / (1 + exp(-x)), into ``out`` when given; exp(-x) = inf for x < -709 gives the limit, 0.
+    -x is 0 - x: a float for an int, and numpy has no negative of a bool."""
     with np.errstate(over="ignore"):
-        np.exp(out, out=out)
-    out += 1.0  # float literals: an int costs a cast
-    return np.reciprocal(out, out=out)
+        denominator = np.add(np.exp(np.subtract(0.0, x, out=out), out=out), 1.0, out=out)
+    return np.divide(1.0, denominator, out=out)  # float literals: an int costs a cast
 
 
 def _unary(name: str, impl: Any, rule: Rule | None, math: str) -> Primitive:
