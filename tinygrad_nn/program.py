@@ -66,8 +66,7 @@ class Program:
                  output_names: list[str], value: Any = None, out_tree: TreeDef | None = None):
         self.nodes, self.inputs, self.outputs = nodes, inputs, outputs
         self.output_names, self.value, self.out_tree = output_names, value, out_tree
-
-    ops = property(lambda self: [node for node in self.nodes if node.is_op])
+        self.ops = [node for node in nodes if node.is_op]  # the equations, in order: made once
 
     def __repr__(self) -> str:
         backward = sum(node.backward for node in self.nodes)
@@ -92,7 +91,7 @@ def is_input_leaf(leaf: Any) -> bool:
     """Leaves that become a program's inputs: numeric arrays and Tensors. Python numbers (weakly
     typed: an array would change promotion) and non-numeric leaves are passed as they are."""
     return isinstance(leaf, (np.ndarray, Tensor, np.number)) and np.asarray(
-        leaf.data if isinstance(leaf, Tensor) else leaf).dtype.kind in "biuf"
+        value(leaf)).dtype.kind in "biuf"
 
 
 def trace(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None = None,
