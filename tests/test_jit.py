@@ -88,7 +88,8 @@ def test_static_arguments_and_python_numbers_are_part_of_the_signature() -> None
     jitted = tg.jit(f, static_argnums=1)
     x = np.array([1.0, 3.0])
     assert jitted(x, "sum", 2.0) == 8.0 and jitted(x, "max", 2.0) == 6.0
-    assert jitted(x, "max", 3.0) == 9.0  # a new number: traced again, not the old 2.0
+    assert jitted(x, "max", 3.0) == 9.0  # a new number: a traced input, not the old 2.0
+    assert len(jitted.plans) == 2  # one per mode; the number did not trace again
     with pytest.raises(TypeError, match=r"jit\(f\): static argument 1 is an unhashable list"):
         jitted(x, ["sum"], 2.0)
 
@@ -145,8 +146,11 @@ def test_lower_and_make_graph_print_the_planned_program() -> None:
     plan = jitted.lower(params, X, Y, 0.1)
     text = str(plan)
     assert text.startswith("jit(step): ") and "buffers reused every call" in text
-    assert "= matmul " in text and "-> b0" in text and "-> donated x0" in text
-    assert "= transpose[axes=(1, 0)] " in text and "-> view" in text
+    assert "= matmul W1 x1" in text and "-> b0" in text and "-> donated W1" in text
+    assert "= transpose[axes=(1, 0)] " in text and "-> alias" in text
+    assert "{ lambda W1:f64[4,3] b1:f64[4,1] W2:f64[1,4] b2:f64[1,1] x1:f64[3,8] x2:f64[1,8] " \
+        "x3:f64[]. let" in text and text.splitlines()[-1].startswith("  in (")
+    assert "def replay(x0, x1, x2, x3, x4, x5, x6):" in plan.source
     assert str(tg.make_graph(jitted)(params, X, Y, 0.1)) == text
 
 

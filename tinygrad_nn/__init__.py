@@ -49,7 +49,6 @@ from tinygrad_nn.ops import (
     softplus,
     sqrt,
     stack,
-    stop_gradient,
     sub,
     sum,
     swapaxes,
@@ -59,6 +58,7 @@ from tinygrad_nn.ops import (
 )
 from tinygrad_nn.pytree import tree_flatten, tree_map, tree_unflatten
 from tinygrad_nn.tensor import (
+    CheckError,
     Primitive,
     Tensor,
     TracedValueError,
@@ -66,6 +66,7 @@ from tinygrad_nn.tensor import (
     enable_grad,
     is_grad_enabled,
     no_grad,
+    stop_gradient,
 )
 
 # isort: split
@@ -76,8 +77,9 @@ from tinygrad_nn.optim import hvp, ravel_pytree, tree_vdot
 __version__ = "0.1.0"
 
 __all__ = [
-    "GradCheck", "Graph", "GraphReleasedError", "Primitive", "Tensor", "TracedValueError", "abs",
-    "add", "argmax", "astype", "broadcast_to", "check_grads", "clip", "concatenate", "course",
+    "CheckError", "GradCheck", "Graph", "GraphReleasedError", "Primitive", "Tensor",
+    "TracedValueError", "abs", "add", "argmax", "astype", "broadcast_to", "check_grads", "clip",
+    "concatenate", "course",
     "data", "detect_anomaly", "div", "enable_grad", "equal", "exp", "flatten", "grad", "greater",
     "greater_equal", "is_grad_enabled", "jit", "less", "less_equal", "log", "log_sigmoid",
     "log_softmax", "logsumexp", "make_graph", "matmul", "max", "maximum", "mean", "minimum",

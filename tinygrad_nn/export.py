@@ -1,10 +1,11 @@
 """Export a traced program to ONNX: ``export_onnx(f, *example_args)``, with one emit per primitive.
 
 ``export_onnx`` traces ``f`` (``program.trace``) and writes each equation of the program as ONNX
-operators: ``ONNX_OPS`` maps a primitive's name to its emit function, which adds the nodes for
-one equation through an ``Emitter``. A user's own primitive gets a mapping with
-``register_onnx(primitive, emit)``. ``onnx`` is imported only when a model is built, so this
-module (and ``register_onnx``) work without it; install it with ``pip install 'tinygrad_nn[onnx]'``.
+operators: ``ONNX_OPS`` maps a primitive to its emit function, which adds the nodes for one
+equation through an ``Emitter``. Every mapping, the built-in ones too, is made with
+``register_onnx(primitive, emit)`` (``emit=None``: a primitive that has no ONNX form).
+``onnx`` is imported only when a model is built, so this module (and ``register_onnx``) work
+without it; install it with ``pip install 'tinygrad_nn[onnx]'``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinygrad_nn import ops
+from tinygrad_nn import ops, random
 from tinygrad_nn.program import CONSTANT, Node, Program, is_input_leaf, trace
 from tinygrad_nn.pytree import tree_flatten
-from tinygrad_nn.tensor import Primitive, value
+from tinygrad_nn.tensor import Primitive, stop_gradient
 
 if TYPE_CHECKING:
     import onnx
@@ -47,7 +48,7 @@ class Emitter:
     def __init__(self, builder: _Builder, node: Node):
         self.node, self.params, self._builder = node, node.params, builder
         self.args = [builder.graph.nodes[i] for i in node.inputs]
-        self.line = _line(builder.graph, node)
+        self.line = builder.graph.line(node)
         self._count = 0
 
     def input(self, k: int, dtype: Any = None) -> str:
@@ -177,8 +178,9 @@ def _stack(g: Emitter) -> str:
 
 
 def _getitem(g: Emitter) -> str:
-    """Ints and slices as one Slice (an int is a length-1 slice, squeezed after), an integer or
-    1-D boolean array as Gather, None as Unsqueeze."""
+    """Ints and slices as one Slice (an int is a length-1 slice, squeezed after), an integer
+    array (an input: a constant or a traced one) or a constant 1-D boolean one as Gather, None
+    as Unsqueeze."""
     parts = _index_parts(g, g.params["index"], len(g.args[0].shape))
     x = g.input(0)
     sliced = [(axis, _bounds(p)) for axis, p in enumerate(q for q in parts if q is not None)
@@ -191,9 +193,12 @@ def _getitem(g: Emitter) -> str:
         if p is None:
             added.append(kept)
             kept += 1
-        elif isinstance(p, np.ndarray):  # Gather puts the index's axes where the axis was
-            x = g.op("Gather", x, g.constant(p.astype(np.int64)), axis=axis)
-            axis, kept = axis + p.ndim, kept + p.ndim
+        elif isinstance(p, Node):  # Gather puts the index's axes where the axis was
+            index = g.constant(np.flatnonzero(p.value).astype(np.int64)) if p.dtype == bool \
+                else g.op("Cast", g.input(g.args.index(p)), to=np.dtype(np.int64))
+            x = g.op("Gather", x, index, axis=axis)
+            ndim = 1 if p.dtype == bool else len(p.shape)
+            axis, kept = axis + ndim, kept + ndim
         else:
             squeezed += [axis] if isinstance(p, int) else []
             axis, kept = axis + 1, kept + isinstance(p, slice)
@@ -214,18 +219,19 @@ def _bounds(part: int | slice) -> tuple[int, int, int]:
     return int(start), int(stop), step
 
 
-def _index_parts(g: Emitter, index: Any, ndim: int) -> list[Any]:
-    """One entry per axis of x (an int, a slice or an integer array) and None per new axis,
-    or an UnsupportedPrimitiveError where Slice and one Gather cannot do what numpy does."""
-    parts = []
-    for p in index if isinstance(index, tuple) else (index,):
-        p = np.asarray(p) if isinstance(p, (list, np.ndarray, np.integer)) else p
-        if isinstance(p, np.ndarray) and p.dtype == bool and p.ndim == 1:
-            p = np.flatnonzero(p)
-        elif isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu":
-            p = int(p)
+def _index_parts(g: Emitter, index: tuple[Any, ...], ndim: int) -> list[Any]:
+    """One entry per axis of x (an int, a slice or an index array's node) and None per new
+    axis, or an UnsupportedPrimitiveError where Slice and one Gather cannot do what numpy
+    does."""
+    arrays, parts = iter(g.args[1:]), []
+    for p in index:
+        p = next(arrays) if p is ops.SLOT else int(p) if isinstance(p, np.integer) else p
+        if isinstance(p, Node) and p.dtype == bool and (p.op != CONSTANT or len(p.shape) != 1):
+            _unsupported(g, "the index: a boolean array that is not a constant 1-D one")
+        if isinstance(p, Node) and p.dtype != bool and p.dtype.kind not in "iu":
+            _unsupported(g, f"the index of dtype {p.dtype}")
         if isinstance(p, bool) or not (p is None or p is Ellipsis or isinstance(p, (
-                int, slice)) or (isinstance(p, np.ndarray) and p.dtype.kind in "iu")):
+                int, slice, Node))):
             _unsupported(g, f"the index {p!r} (exported: ints, slices, None, ..., one integer "
                          "or 1-D boolean array)")
         parts.append(p)
@@ -233,19 +239,25 @@ def _index_parts(g: Emitter, index: Any, ndim: int) -> list[Any]:
         k = next(k for k, p in enumerate(parts) if p is Ellipsis)
         parts[k:k + 1] = [slice(None)] * (ndim + 1 - sum(p is not None for p in parts))
     parts += [slice(None)] * (ndim - sum(p is not None for p in parts))
-    advanced = [k for k, p in enumerate(parts) if isinstance(p, (int, np.ndarray))]
-    arrays = [k for k in advanced if isinstance(parts[k], np.ndarray)]
-    if len(arrays) > 1 or (arrays and advanced != list(range(advanced[0], advanced[-1] + 1))):
+    advanced = [k for k, p in enumerate(parts) if isinstance(p, (int, Node))]
+    arrays_at = [k for k in advanced if isinstance(parts[k], Node)]
+    if len(arrays_at) > 1 or (arrays_at and advanced != list(range(advanced[0],
+                                                                   advanced[-1] + 1))):
         _unsupported(g, "more than one array index, or an array index apart from the integer "
                      "ones (numpy then moves the indexed axes first)")
     return parts
 
 
 def _scatter_add(g: Emitter) -> str:
-    """zeros(shape) plus g at x[index]'s places. The flat places are known at export time, so
-    this is one ScatterElements with reduction="add" (repeated places accumulate)."""
+    """zeros(shape) plus g at x[index]'s places. With constant index arrays the flat places are
+    known at export time, so this is one ScatterElements with reduction="add" (repeated places
+    accumulate)."""
     shape, dtype = g.params["shape"], g.node.dtype
-    places = np.arange(math.prod(shape)).reshape(shape)[g.params["index"]]
+    if any(a.op != CONSTANT for a in g.args[1:]):
+        _unsupported(g, "a scatter (the gradient of an index) at traced places")
+    arrays = iter(a.value for a in g.args[1:])
+    index = tuple(next(arrays) if p is ops.SLOT else p for p in g.params["index"])
+    places = np.arange(math.prod(shape)).reshape(shape)[index]
     values = g.input(0, dtype)
     if tuple(g.args[0].shape) != places.shape:  # np.add.at broadcasts g to x[index]'s shape
         values = g.op("Expand", values, g.constant(np.array(places.shape, dtype=np.int64)))
@@ -257,41 +269,54 @@ def _scatter_add(g: Emitter) -> str:
     return g.op("Reshape", total, g.constant(np.array(shape, dtype=np.int64)))
 
 
-ONNX_OPS: dict[str, Emit] = {
-    "add": _same("Add"), "sub": _same("Sub"), "mul": _same("Mul"), "div": _same("Div"),
-    "pow": _same("Pow"), "neg": _same("Neg"), "matmul": _same("MatMul"),
-    "exp": _same("Exp"), "log": _same("Log"), "sqrt": _same("Sqrt"), "abs": _same("Abs"),
-    "sign": _same("Sign"), "relu": _same("Relu"), "tanh": _same("Tanh"),
-    "sigmoid": _sigmoid, "softplus": _softplus,
-    "maximum": _same("Max"), "minimum": _same("Min"), "where": _where, "clip": _clip,
-    "less": _compare("Less"), "less_equal": _compare("LessOrEqual"),
-    "greater": _compare("Greater"), "greater_equal": _compare("GreaterOrEqual"),
-    "equal": _compare("Equal"), "not_equal": lambda g: g.op("Not", _compare("Equal")(g)),
-    "sum": _reduce("ReduceSum"), "mean": _reduce("ReduceMean"), "max": _reduce("ReduceMax"),
-    "logsumexp": _logsumexp, "argmax": _argmax,
-    "reshape": _reshape, "transpose": lambda g: g.op("Transpose", g.input(0), perm=list(
-        g.params["axes"])), "broadcast_to": lambda g: g.op("Expand", g.input(0), _shape(g)),
-    "astype": lambda g: g.op("Cast", g.input(0), to=g.node.dtype),
-    "identity": lambda g: g.op("Identity", g.input(0)),
-    "getitem": _getitem, "scatter_add": _scatter_add,
-    "concatenate": _concatenate, "stack": _stack,
-}
-_BUILTIN = {p.name: p for p in vars(ops).values() if isinstance(p, Primitive)}
-_OWNERS: dict[str, Primitive] = dict(_BUILTIN)  # the primitive each mapping is for
+ONNX_OPS: dict[Primitive, Emit | None] = {}  # None: the primitive has no ONNX form
 
 
-def register_onnx(primitive: Primitive, emit: Emit) -> None:
-    """Give a user-defined ``primitive`` its ONNX mapping ``emit`` (see ``Emit`` and
-    ``Emitter``), e.g. next to its definition::
+def register_onnx(primitive: Primitive, emit: Emit | None) -> None:
+    """Give ``primitive`` its ONNX mapping ``emit`` (see ``Emit`` and ``Emitter``), e.g. next to
+    its definition::
 
         register_onnx(swish_p, lambda g: g.op("Mul", g.input(0), g.op("Sigmoid", g.op(
             "Mul", g.input(0), g.constant(g.params["beta"], g.node.dtype)))))
 
-    Registering the same name again replaces the mapping; a built-in primitive's cannot be."""
-    if primitive.name in _BUILTIN:
-        raise ValueError(f"register_onnx: '{primitive.name}' is a built-in primitive's name and "
-                         "has its mapping; give your primitive another name")
-    ONNX_OPS[primitive.name], _OWNERS[primitive.name] = emit, primitive
+    ``emit=None`` marks a primitive that ONNX cannot express (its export is an error that says
+    so). Mappings are keyed by the primitive itself: another primitive of the same name is
+    another one. Registering a primitive again replaces its mapping."""
+    if not isinstance(primitive, Primitive):
+        raise TypeError(f"register_onnx: expected a tg.Primitive, got {type(primitive).__name__}")
+    ONNX_OPS[primitive] = emit
+
+
+def _pass_through(g: Emitter) -> str:
+    return g.op("Identity", g.input(0))
+
+
+for _primitive, _emit in [
+    (ops.add, _same("Add")), (ops.sub, _same("Sub")), (ops.mul, _same("Mul")),
+    (ops.div, _same("Div")), (ops.power, _same("Pow")), (ops.neg, _same("Neg")),
+    (ops.matmul, _same("MatMul")), (ops.exp, _same("Exp")), (ops.log, _same("Log")),
+    (ops.sqrt, _same("Sqrt")), (ops.abs, _same("Abs")), (ops.sign, _same("Sign")),
+    (ops.relu, _same("Relu")), (ops.tanh, _same("Tanh")), (ops.sigmoid, _sigmoid),
+    (ops.softplus, _softplus), (ops.maximum, _same("Max")), (ops.minimum, _same("Min")),
+    (ops.where, _where), (ops._clip, _clip), (ops.less, _compare("Less")),
+    (ops.less_equal, _compare("LessOrEqual")), (ops.greater, _compare("Greater")),
+    (ops.greater_equal, _compare("GreaterOrEqual")), (ops.equal, _compare("Equal")),
+    (ops.not_equal, lambda g: g.op("Not", _compare("Equal")(g))),
+    (ops._sum, _reduce("ReduceSum")), (ops._mean, _reduce("ReduceMean")),
+    (ops._max, _reduce("ReduceMax")), (ops._logsumexp, _logsumexp), (ops._argmax, _argmax),
+    (ops._reshape, _reshape),
+    (ops._transpose, lambda g: g.op("Transpose", g.input(0), perm=list(g.params["axes"]))),
+    (ops._broadcast_to, lambda g: g.op("Expand", g.input(0), _shape(g))),
+    (ops._astype, lambda g: g.op("Cast", g.input(0), to=g.node.dtype)),
+    (ops.identity, _pass_through), (stop_gradient, _pass_through),
+    (ops.check_range, _pass_through),  # ONNX has no assertion: the model does not check
+    (ops._getitem, _getitem), (ops.scatter_add, _scatter_add),
+    (ops._concatenate, _concatenate), (ops._stack, _stack),
+    # Philox draws: ONNX's random operators give other numbers
+    (random._split, None), (random._normal, None), (random._uniform, None),
+    (random._bernoulli, None), (random._permutation, None),
+]:
+    register_onnx(_primitive, _emit)
 
 
 # --- the export -----------------------------------------------------------------------------------
@@ -393,16 +418,16 @@ def _check_batch(f: Callable[..., Any], args: Sequence[Any], graph: Program,
         if not same:
             node = mine if mine is None or mine.is_op else next(
                 n for n in graph.ops if mine.id in n.inputs)  # a constant: its first use
-            where = f"`{_line(graph, node)}`" if node is not None else "the program"
+            where = f"`{graph.line(node)}`" if node is not None else "the program"
             raise ValueError(f"export_onnx: {where} depends on the batch size ({m}; traced with "
                              f"{m + 1}, the program differs there); {advice}")
 
 
 def _widened(arg: Any) -> Any:
     """An array argument with its first column repeated at the end; any other as it is."""
-    if isinstance(arg, (dict, list, tuple)) or not is_input_leaf(arg) or not np.ndim(value(arg)):
+    if isinstance(arg, (dict, list, tuple)) or not is_input_leaf(arg) or not np.ndim(arg):
         return arg
-    x = np.asarray(value(arg))
+    x = np.asarray(arg._data if hasattr(arg, "_data") else arg)
     return np.concatenate([x, x[..., :1]], axis=-1)
 
 
@@ -417,12 +442,6 @@ def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, (np.ndarray, np.generic, float)):
         return a is b or bool(np.array_equal(a, b, equal_nan=np.asarray(a).dtype.kind == "f"))
     return bool(a == b)
-
-
-def _line(graph: Program, node: Node) -> str:
-    """The node's line in the program listing: ``c:f64[3,4] = swish[beta=2.0] b``."""
-    return (f"{node.name}:{node.type} = {node.label} "
-            f"{' '.join(graph.nodes[i].name for i in node.inputs)}").rstrip()
 
 
 def _unsupported(g: Emitter, what: str) -> None:
@@ -503,12 +522,15 @@ class _Builder:
 
     def emit(self, node: Node) -> None:
         """The equation's ONNX nodes; the last one's output is the result's name."""
-        emit = ONNX_OPS.get(node.op)
-        if emit is None or _OWNERS.get(node.op) is not node.primitive:
+        if node.primitive not in ONNX_OPS:
             raise UnsupportedPrimitiveError(
                 f"export_onnx: primitive '{node.op}' has no ONNX mapping, at `"
-                f"{_line(self.graph, node)}` in the program (print(tg.make_graph(f)(*args)) "
+                f"{self.graph.line(node)}` in the program (print(tg.make_graph(f)(*args)) "
                 "lists it); give it one with tinygrad_nn.export.register_onnx(primitive, emit)")
+        emit = ONNX_OPS[node.primitive]
+        if emit is None:
+            raise UnsupportedPrimitiveError(f"export_onnx: primitive '{node.op}' has no ONNX "
+                                            f"form, at `{self.graph.line(node)}`")
         count = len(self.nodes)
         result = emit(Emitter(self, node))
         if len(self.nodes) > count and self.nodes[-1].output[0] == result:
@@ -520,7 +542,7 @@ class _Builder:
     def model(self, name: str, dynamic_batch: bool) -> onnx.ModelProto:
         onnx, graph = self.onnx, self.graph
         helper = onnx.helper
-        for node in (graph.nodes[i] for i in sorted(_needed(graph))):
+        for node in (graph.nodes[i] for i in sorted(graph.needed())):
             if node.is_op:
                 self.emit(node)
         for i, output in zip(graph.outputs, self.output_names):  # an input, a constant, twice
@@ -559,17 +581,6 @@ def _value_info(helper: Any, name: str, node: Node, batch: str | None, known: bo
     if batch is not None and shape:
         shape[-1] = batch
     return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(node.dtype), shape)
-
-
-def _needed(graph: Program) -> set[int]:
-    """The nodes the outputs depend on."""
-    needed, stack = set(), list(graph.outputs)
-    while stack:
-        i = stack.pop()
-        if i not in needed:
-            needed.add(i)
-            stack.extend(graph.nodes[i].inputs)
-    return needed
 
 
 def _infer_output_shapes(model: Any, onnx: Any) -> None:

@@ -14,14 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_nn import ops
-from tinygrad_nn.autodiff import backprop, make_seed, owned
+from tinygrad_nn import ops, tensor
+from tinygrad_nn.autodiff import backprop, make_seed, owned, recording_backward
 from tinygrad_nn.pytree import argument_names, tree_flatten, tree_map, tree_unflatten
-from tinygrad_nn.tensor import ArrayLike, State, Tensor, input_leaf, numeric, switch
-
-_depth = 0  # how many transforms are running their function right now
-# Called with each transformed function's output: graph inspection's hook (forward vs backward).
-output_hooks: list[Callable[[Tensor], None]] = []
+from tinygrad_nn.tensor import ArrayLike, State, Tensor, numeric, switch
 
 
 class tracing:  # noqa: N801  (a context manager, named like contextlib's)
@@ -33,15 +29,13 @@ class tracing:  # noqa: N801  (a context manager, named like contextlib's)
     tape: list[Tensor]
 
     def __enter__(self) -> tuple[int, list[Tensor]]:
-        global _depth
-        _depth += 1
+        State.depth += 1
         self.outer, self.tape = (State.record, State.tape), []
         State.record, State.tape = True, self.tape
-        return 1 << _depth, self.tape
+        return 1 << State.depth, self.tape
 
     def __exit__(self, *exc_info: object) -> None:
-        global _depth
-        _depth -= 1
+        State.depth -= 1
         State.record, State.tape = self.outer
         if State.tape is not None:
             State.tape.extend(self.tape)
@@ -49,7 +43,7 @@ class tracing:  # noqa: N801  (a context manager, named like contextlib's)
 
 def records_backward() -> bool:
     """Inside another transform or a program trace: backward passes are recorded."""
-    return _depth > 0 or State.program is not None
+    return State.tape is not None
 
 
 def check_argnums(argnums: Any, count: int | None, caller: str) -> tuple[int, ...]:
@@ -78,7 +72,7 @@ def _input(leaf: Any, bit: int) -> Tensor:
     array = leaf if type(leaf) is np.ndarray else numeric(leaf, "an input leaf")
     if array.dtype.kind != "f":
         array = numeric(array, "an input leaf").astype(np.float64)
-    return input_leaf(array, bit)
+    return tensor.leaf(array, True, bit)
 
 
 class _Traced:
@@ -109,12 +103,10 @@ class _Traced:
                                 f"aux); it returned {type(result).__name__}")
             result, aux = result  # aux's Tensors as numpy at the top level: none keeps a graph
             self.aux = aux if self.recorded else tree_map(
-                lambda x: x.data if type(x) is Tensor else x, aux)
+                lambda x: x._data if type(x) is Tensor else x, aux)
         # An output that is not a Tensor does not depend on the inputs: every gradient is 0.
         self.out = result if type(result) is Tensor else Tensor(numeric(
             result, f"{caller}: the function returned something that is not a number"))
-        for hook in output_hooks:
-            hook(self.out)
 
     def pull_back(self, seed: Any, retain_graph: bool) -> Any:
         """The inputs' cotangents (in the primals' structure) for the output's ``seed``; recorded
@@ -124,21 +116,21 @@ class _Traced:
             results = backprop(out, seed, order=reversed(self.tape), targets=self.inputs,
                                trace=self.bit, retain_graph=retain_graph)
         elif out.requires_grad and out.traces & self.bit:
-            with switch("record", True):
+            with switch("record", True), recording_backward():
                 results = backprop(out, seed if type(seed) is Tensor else Tensor(seed),
                                    order=reversed(self.tape), targets=self.inputs, trace=self.bit,
                                    create_graph=True, retain_graph=True)
         grads, handed_out = [], set[int]()
         for x in self.inputs:
             if (g := results.get(x)) is None:  # the output does not depend on x: fresh zeros
-                zeros = np.zeros(x.data.shape, x.data.dtype)
+                zeros = np.zeros(x.shape, x.dtype)
                 grads.append(Tensor(zeros) if recorded else zeros)
             else:
                 grads.append(g if recorded else owned(g, handed_out))
         return tree_unflatten(self.treedef, grads)
 
     def value(self) -> Any:
-        return self.out if self.recorded else self.out.data
+        return self.out if self.recorded else self.out._data
 
 
 def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from tinygrad_nn.program import CONSTANT, INPUT, Node, Program, recorded, trace
-from tinygrad_nn.tensor import OPS, Tensor
+from tinygrad_nn.tensor import Tensor
 
 LayerOf = Callable[[str], "str | None"]
 _FILL = {"forward": "#dae8fc", "backward": "#f8cecc", "parameter": "#ffd966"}
@@ -69,8 +69,7 @@ class Graph(Program):
             backward_op_counts=dict(Counter(node.op for node in backward)),
             forward_flops=sum(node.flops or 0 for node in forward),
             backward_flops=sum(node.flops or 0 for node in backward) if backward else None,
-            saved_bytes=sum(self.nodes[i].nbytes for i in held if self.nodes[i].is_op
-                            and self.nodes[i].op != "identity"),  # identity: the input's array
+            saved_bytes=sum(self.nodes[i].nbytes for i in held if self.nodes[i].is_op),
             differentiated=tuple(self.nodes[i].name for i in self.inputs
                                  if self.nodes[i].requires_grad),
             uncounted=tuple(sorted({node.op for node in self.ops if node.flops is None})),
@@ -171,8 +170,6 @@ class Graph(Program):
             values = [i for i in node.inputs if self.nodes[i].op != CONSTANT]
             if layers:
                 groups[node.id] = (False, max(layers, key=rank.__getitem__))
-                if node.op == "identity":  # a transform's own copy of a parameter
-                    anchors[node.id] = groups[node.id][1]
             elif len(values) == 1 and values[0] in groups and consumers[values[0]] == 1:
                 groups[node.id] = groups[values[0]]
         feeds: dict[int, set[str]] = defaultdict(set)
@@ -235,4 +232,4 @@ def _si(number: float, unit: str) -> str:
     return f"{number:g} {unit}"
 
 
-OPS["graph"] = graph_of
+Tensor.graph = graph_of

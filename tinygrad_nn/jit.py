@@ -1,17 +1,29 @@
 """``jit``: trace a function once into a program, plan it, and replay the plan on new arrays.
 
-The first call for a signature (the pytree structure, shapes and dtypes of the arguments, and the
-values of static arguments and Python numbers) traces ``f`` with ``program.trace`` — ``grad``,
-``value_and_grad`` and ``nn.sgd_update`` inside it record their backward pass and update as
-equations too. The plan drops dead equations, computes those that need only constants once,
-gives each result a buffer by liveness (written with numpy's ``out=`` and reused from call to
-call) and is compiled to one straight-line Python function: a replay runs only the arithmetic,
-with no Tensor, no rule dispatch and no dictionary work. Results handed back to the caller are
-new arrays each call (or the donated arguments' own arrays), never a buffer a later call reuses.
+The first call for a signature (the pytree structure, shapes and dtypes of the arguments, the
+types of its Python numbers, and the values of static arguments) traces ``f`` with
+``program.trace``: ``grad``, ``value_and_grad`` and the optimizers inside it record their
+backward pass and update as equations too. ``Plan`` then makes the program a straight-line
+Python function in four passes a reader can follow one at a time: ``fold_constants`` (what needs
+only constants is computed once), ``drop_dead`` (what no output needs), ``assign_buffers``
+(each result a buffer by liveness, written with numpy's ``out=`` and reused from call to call)
+and ``generate_source`` (kept as ``plan.source``). A replay runs only the arithmetic, with no
+Tensor, no rule dispatch and no dictionary work.
 
-As in ``jax.jit``: Python side effects in ``f`` (prints, appends) happen at trace time only, and
-``f`` must not read its arguments' values in Python (``if x > 0:``, ``float(x)``): that raises
-``TracedValueError``; use ``tg.where`` or make the argument static.
+What is traced, what is a constant and what raises, as in ``jax.jit``:
+
+- every array argument (and pytree leaf), and every Python ``int`` or ``float`` argument, is a
+  traced input: a new value replays the same plan. A Python number is weakly typed (it does not
+  turn float32 into float64). ``bool``, ``None``, strings and ``static_argnums`` /
+  ``static_argnames`` arguments are part of the signature: a new value traces again;
+- arrays ``f`` closes over are constants, copied when the plan is made: changing them later
+  changes nothing (pass them as arguments instead);
+- reading a traced value in Python (``if x > 0:``, ``float(x)``, ``np.asarray(x)``, ``x.data``,
+  ``range(n)``, a boolean mask ``x[x > 0]``) raises ``TracedValueError``; Python side effects
+  (a ``print``) happen at trace time only;
+- results handed back are new arrays each call (or the donated arguments' own arrays), never a
+  buffer a later call reuses; a donated argument whose arrays another argument also holds is
+  refused.
 """
 
 from __future__ import annotations
@@ -26,96 +38,115 @@ import numpy as np
 
 from tinygrad_nn.program import CONSTANT, INPUT, Node, Program, is_input_leaf, trace
 from tinygrad_nn.pytree import TreeDef, tree_flatten
-from tinygrad_nn.tensor import State, Tensor, value
+from tinygrad_nn.tensor import State, Tensor
 
-# Results that are views of their first input: no buffer of their own, and that input's buffer
-# lives as long as they do. (A reshape or an index that must copy is only more conservative.)
-VIEWS = frozenset({"identity", "reshape", "transpose", "broadcast_to", "getitem"})
-# Elementwise ops: numpy computes them correctly in place, so the result may take the buffer of
-# an input that dies at this step.
-IN_PLACE = frozenset({
-    "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "sign", "relu",
-    "sigmoid", "tanh", "softplus", "maximum", "minimum", "clip",
-})
 CACHE_SIZE = 32  # signatures kept per jitted function (least recently used dropped)
 BUFFER_SIZE = 128  # elements of numpy's ufunc buffers during a replay (1 KiB of float64)
 
 
 def jit(f: Callable[..., Any], static_argnums: int | Sequence[int] = (),
-        donate_argnums: int | Sequence[int] = ()) -> Jitted:
+        donate_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = ()
+        ) -> Jitted:
     """``f`` compiled on first call for each signature and replayed after, as ``jax.jit``.
 
-    ``static_argnums``: arguments passed as they are (hashable; a new value traces again).
-    ``donate_argnums``: arguments whose arrays the call may overwrite with its results, so that
-    ``params = step(params, X, Y)`` updates in place (do not use a donated array afterwards).
+    ``static_argnums`` / ``static_argnames``: arguments passed as they are (hashable; a new
+    value traces again). ``donate_argnums``: arguments whose arrays the call may overwrite with
+    its results, so that ``params = step(params, X, Y)`` updates in place (do not use a donated
+    array afterwards).
     """
-    return Jitted(f, static_argnums, donate_argnums)
+    return Jitted(f, static_argnums, donate_argnums, static_argnames)
 
 
 class Jitted:
     """A jitted function: call it, or ``lower(*args)`` to see its planned program."""
 
     def __init__(self, f: Callable[..., Any], static_argnums: int | Sequence[int],
-                 donate_argnums: int | Sequence[int]):
+                 donate_argnums: int | Sequence[int], static_argnames: str | Sequence[str]):
         self.f, self.name = f, f"jit({getattr(f, '__name__', 'f')})"
-        self.static = _positions(static_argnums)
-        self.donate = _positions(donate_argnums)
+        self.static, self.donate = _positions(static_argnums), _positions(donate_argnums)
+        self.static_names = frozenset((static_argnames,) if isinstance(static_argnames, str)
+                                      else static_argnames)
         self.plans: OrderedDict[Any, Plan] = OrderedDict()
         self.last: Plan | None = None  # the plan used last: its guard is tried first
         functools.update_wrapper(self, f)
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if State.program is not None or State.tape is not None:
-            return self.f(*args)  # inside a trace or a transform: its ops join the outer ones
+            return self.f(*args, **kwargs)  # inside a trace or a transform: its ops join them
+        if kwargs:
+            args = self._with_keywords(args, kwargs)
         if self.last is not None:
             result = self.last.call(*args)  # its guard checks the signature: no flattening
             if result is not MISS:
                 return result
         plan, leaves = self._plan(args)
         if plan is None:  # a Tensor that requires grad: an outer backward() must see the ops
-            return self.f(*args)
+            return self._run(args)
         self.last = plan
-        return plan.replay(*leaves)
+        return plan.run(leaves)
 
-    def lower(self, *args: Any) -> Plan:
-        """The planned program for these arguments (``print`` it: one line per step)."""
-        plan = self._plan(args)[0]
+    def lower(self, *args: Any, **kwargs: Any) -> Plan:
+        """The planned program for these arguments (``print`` it: one line per step;
+        ``.source`` is the Python it runs)."""
+        plan = self._plan(self._with_keywords(args, kwargs) if kwargs else args)[0]
         if plan is None:
             raise TypeError(f"{self.name}.lower: an argument is a Tensor that requires grad; "
                             "pass its array (t.detach()) to see the planned program")
         return plan
 
+    def _with_keywords(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The arguments as one tuple: the positional ones, then the keyword arguments as a dict
+        (traced) and the static ones as a tuple of pairs (part of the signature)."""
+        dynamic = {k: kwargs[k] for k in sorted(kwargs) if k not in self.static_names}
+        static = tuple((k, kwargs[k]) for k in sorted(kwargs) if k in self.static_names)
+        return (*args, _Keywords(dynamic), _StaticKeywords(static))
+
+    def _run(self, args: tuple[Any, ...]) -> Any:
+        """``f`` on the arguments as ``_with_keywords`` packed them."""
+        if args and type(args[-1]) is _StaticKeywords:
+            return self.f(*args[:-2], **args[-2], **dict(args[-1]))
+        return self.f(*args)
+
     def _plan(self, args: tuple[Any, ...]) -> tuple[Plan | None, list[Any]]:
-        signature, leaves, dynamic = self._signature(args)
+        static = self._static_positions(args)
+        signature, leaves = self._signature(args, static)
         if signature is None:
             return None, leaves
         plan = self.plans.get(signature)
         if plan is None:
+            dynamic = [p for p in range(len(args)) if p not in static]
+
             def traced(*dynamic_args: Any) -> Any:
                 full = list(args)
                 for position, arg in zip(dynamic, dynamic_args):
                     full[position] = arg
-                return self.f(*full)
+                return self._run(tuple(full))
 
-            graph = trace(traced, [args[p] for p in dynamic], argnums=(), name=self.name)
+            graph = trace(traced, [args[p] for p in dynamic], argnums=(), name=self.name,
+                          scalars=True)
             donated = {k for k, p in enumerate(self._leaf_positions(args, dynamic))
                        if p in self.donate}
-            plan = Plan(graph, len(leaves), donated, self.name, args, self.static)
+            plan = Plan(graph, len(leaves), donated, self.name, args, static)
             self.plans[signature] = plan
             if len(self.plans) > CACHE_SIZE:
                 self.plans.popitem(last=False)
         self.plans.move_to_end(signature)
         return plan, leaves
 
-    def _signature(self, args: tuple[Any, ...]) -> tuple[Any, list[Any], list[int]]:
-        """(a hashable key, or None for a Tensor that requires grad; the input arrays in trace
-        order; the dynamic argument positions)."""
-        dynamic = [p for p in range(len(args)) if p not in self.static]
+    def _static_positions(self, args: tuple[Any, ...]) -> frozenset[int]:
+        keywords = args and type(args[-1]) is _StaticKeywords
+        return self.static | {len(args) - 1} if keywords else self.static
+
+    def _signature(self, args: tuple[Any, ...], static: frozenset[int]
+                   ) -> tuple[Any, list[Any]]:
+        """(a hashable key, or None for a Tensor that requires grad; the input leaves in trace
+        order)."""
         key: list[Any] = [len(args)]
         leaves: list[Any] = []
         for position, arg in enumerate(args):
-            if position in self.static:
-                key.append(("static", _hashable(arg, f"{self.name}: static argument {position}")))
+            if position in static:
+                key.append(("static", _static_key(arg, f"{self.name}: static argument "
+                                                       f"{position}")))
                 continue
             flat, treedef = tree_flatten(arg)
             key.append(treedef)
@@ -123,179 +154,278 @@ class Jitted:
                 if type(leaf) is np.ndarray and leaf.dtype.kind in "biuf":  # the usual: fast
                     leaves.append(leaf)
                     key += (leaf.shape, leaf.dtype)
+                elif type(leaf) in (int, float):  # a traced Python number: its type only
+                    leaves.append(leaf)
+                    key.append(type(leaf))
                 elif type(leaf) is Tensor and leaf.requires_grad:
-                    return None, leaves, dynamic
+                    return None, leaves
                 elif is_input_leaf(leaf):
-                    array = np.asarray(value(leaf))
+                    array = np.asarray(leaf._data if type(leaf) is Tensor else leaf)
                     leaves.append(array)
                     key += (array.shape, array.dtype)
-                else:  # a Python number or other constant: part of the program
-                    key.append(("const", type(leaf), _hashable(leaf, f"{self.name}: a leaf of "
-                                f"argument {position}")))
-        return tuple(key), leaves, dynamic
+                else:  # None, a bool, a string: part of the program
+                    key.append(("const", _static_key(leaf, f"{self.name}: a leaf of argument "
+                                                           f"{position}")))
+        return tuple(key), leaves
 
     def _leaf_positions(self, args: tuple[Any, ...], dynamic: list[int]) -> list[int]:
-        """The argument position of each input array, in trace order."""
-        return [p for p in dynamic for leaf in tree_flatten(args[p])[0] if is_input_leaf(leaf)]
+        """The argument position of each input leaf, in trace order."""
+        return [p for p in dynamic for leaf in tree_flatten(args[p])[0]
+                if is_input_leaf(leaf, scalars=True)]
+
+
+class _Keywords(dict[str, Any]):
+    """Keyword arguments, as one traced argument (a dict: its keys are part of the signature)."""
+
+
+class _StaticKeywords(tuple[tuple[str, Any], ...]):
+    """Static keyword arguments, as one static argument: ``((name, value), …)``."""
 
 
 def _positions(argnums: int | Sequence[int]) -> frozenset[int]:
     return frozenset((argnums,) if isinstance(argnums, int) else argnums)
 
 
-def _hashable(item: Any, what: str) -> Any:
+def _static_key(item: Any, what: str) -> Any:
+    """A key equal for equal static values of the same type: ``1``, ``1.0`` and ``True`` differ,
+    and so do ``0.0`` and ``-0.0`` (floats by their repr, which tells them apart)."""
+    if type(item) is float:
+        return float, repr(item)
+    if type(item) in (tuple, _StaticKeywords):
+        return type(item), tuple(_static_key(part, what) for part in item)
     try:
         hash(item)
     except TypeError:
         raise TypeError(f"{what} is an unhashable {type(item).__name__}: a jitted function's "
                         "static arguments and non-array leaves must be hashable (they key the "
                         "cache); pass arrays as arrays, or a tuple instead of a list") from None
-    return item
+    return type(item), item
 
 
 MISS = object()  # what a plan's guarded ``call`` returns for arguments of another signature
 
 
 class Plan:
-    """A traced program planned for replay: ``replay(*input_arrays)`` returns ``f``'s result;
+    """A traced program planned for replay: ``run(input_leaves)`` returns ``f``'s result;
     ``call(*args)`` first checks that ``args`` have the plan's signature (else ``MISS``).
 
     ``print(plan)`` lists each step: the equation, and the buffer its result is written into
     (``b3``: reused every call; ``new``: a fresh array each call, handed back to the caller;
-    ``x0``: a donated argument's own array; ``view``: no buffer, a view of its input's).
+    ``donated W1``: a donated argument's own array; ``alias``: no buffer, it may share its
+    inputs' memory). ``plan.source`` is the Python it runs.
     """
 
     def __init__(self, graph: Program, n_inputs: int, donated: set[int], name: str,
                  args: tuple[Any, ...], static: frozenset[int]):
         self.graph, self.name, self.out_tree = graph, name, graph.out_tree or TreeDef(None)
-        self.n_inputs = n_inputs
-        nodes, inputs = graph.nodes, graph.inputs[:n_inputs]
-        constants = {n.id: n.value for n in nodes if n.op == CONSTANT or (
-            n.op == INPUT and n.id not in inputs)}
-        for node in nodes:  # what needs only constants is computed once, now
-            if node.is_op and all(i in constants for i in node.inputs):
-                constants[node.id] = np.asarray(_impl(node)(*[constants[i] for i in node.inputs],
-                                                             **node.params))
-        live = set(graph.outputs)
-        for node in reversed(nodes):
-            if node.id in live and node.is_op and node.id not in constants:
-                live.update(node.inputs)
-        steps = [n for n in nodes if n.is_op and n.id in live and n.id not in constants]
+        self.inputs = graph.inputs[:n_inputs]
+        self.donated = [self.inputs[k] for k in sorted(donated)]
+        self.namespace: dict[str, Any] = {"np": np, "MISS": MISS, "ndarray": np.ndarray,
+                                          "_static_key": _static_key,
+                                          "_check_donation": _check_donation}
+        self.constants = self.fold_constants()
+        self.steps = self.drop_dead()
+        self.buffers: dict[int, str] = {}  # node id -> the buffer (or expression) it is written to
         self.lines: list[str] = []
-        self.buffers: dict[int, str] = {}
-        namespace: dict[str, Any] = {"np": np, "MISS": MISS, "ndarray": np.ndarray}
-        code = self._compile(steps, inputs, donated, constants, namespace)
-        code += _guard(args, static, namespace)
-        exec(compile(code, f"<{name}>", "exec"), namespace)  # our own plan's source
-        self.replay: Callable[..., Any] = namespace["replay"]
-        self.call: Callable[..., Any] = namespace["call"]
-        self.source = code
+        self.assign_buffers()
+        donation = [self.inputs.index(i) for i in self.donated]
+        self.source = self.generate_source() + _guard(args, static, self.namespace, donation,
+                                                      name)
+        exec(compile(self.source, f"<{name}>", "exec"), self.namespace)  # our own plan's source
+        self.replay: Callable[..., Any] = self.namespace["replay"]
+        self.call: Callable[..., Any] = self.namespace["call"]
 
-    def _compile(self, steps: list[Node], inputs: list[int], donated: set[int],
-                 constants: dict[int, Any], namespace: dict[str, Any]) -> str:
-        """The replay function's source: buffers by liveness, one line per step."""
-        nodes, outputs = self.graph.nodes, set(self.graph.outputs)
-        root = {i: i for i in range(len(nodes))}
-        for node in steps:
-            if node.op in VIEWS:
-                root[node.id] = root[node.inputs[0]]
+    def run(self, leaves: list[Any]) -> Any:
+        """The replay on the input leaves (in trace order), donated ones checked first."""
+        if self.donated:
+            _check_donation(leaves, [self.inputs.index(i) for i in self.donated], self.name)
+        return self.replay(*leaves)
+
+
+    # --- pass 1: constants ----------------------------------------------------------------------
+    def fold_constants(self) -> dict[int, Any]:
+        """{node id: value} of every value that needs no input: constants (copied now: a closed
+        over array is captured as it is at trace time), and equations of constants only,
+        computed once here."""
+        inputs = set(self.inputs)
+        constants = {n.id: np.array(n.value) if isinstance(n.value, np.ndarray) else n.value
+                     for n in self.graph.nodes
+                     if n.op == CONSTANT or (n.op == INPUT and n.id not in inputs)}
+        for node in self.graph.ops:
+            if all(i in constants for i in node.inputs):
+                value = np.asarray(_impl(node)(*[constants[i] for i in node.inputs],
+                                               **node.params))
+                constants[node.id] = value.item() if node.weak else value
+        return constants
+
+    # --- pass 2: dead code ----------------------------------------------------------------------
+    def drop_dead(self) -> list[Node]:
+        """The equations to run: those the outputs need, constants left out."""
+        needed = self.graph.needed(stop=self.constants.keys())
+        return [n for n in self.graph.ops if n.id in needed and n.id not in self.constants]
+
+    # --- pass 3: buffers ------------------------------------------------------------------------
+    def assign_buffers(self) -> None:
+        """Give each step's result its memory: a reused buffer (``b0``, …; in place of an
+        elementwise step's input when that input dies there), a new array (a result handed
+        back), a donated argument's array, or none (a step that may return its inputs' memory,
+        ``fresh`` False: a view such as ``reshape``, or a user's primitive). A buffer is free
+        again once the last value that may share it has been used."""
+        nodes, steps = self.graph.nodes, self.steps
+        owners = self.owners = {i: frozenset({i}) for i in range(len(nodes))}
+        for node in steps:  # whose memory each value may share
+            if not node.primitive.fresh:  # type: ignore[union-attr]
+                owners[node.id] = frozenset().union(*(owners[i] for i in node.inputs))
         last_use: dict[int, float] = {}
         for k, node in enumerate(steps):
             for i in node.inputs:
-                last_use[root[i]] = k
-        returned = {root[i] for i in outputs}
-        for i in returned:
-            last_use[i] = math.inf  # handed back: never reused
-        names = {i: f"x{k}" for k, i in enumerate(inputs)}
-        for i, constant in constants.items():
-            names[i] = f"c{i}"
-            namespace[f"c{i}"] = constant
+                last_use.update(dict.fromkeys(owners[i], k))
+        returned = frozenset().union(*(owners[i] for i in self.graph.outputs))
+        last_use.update(dict.fromkeys(returned, math.inf))  # handed back: never reused
+        donors = {i: nodes[i].name for i in self.donated}
         free: dict[tuple[Any, ...], list[str]] = {}
-        donors = {inputs[k]: names[inputs[k]] for k in donated}
-        body = []
         for k, node in enumerate(steps):
-            names[node.id] = f"v{node.id}"
-            call = self._call(node, names, namespace)
-            kind, buffer, key = "view", "", _key(node)
-            dying = [root[i] for i in dict.fromkeys(node.inputs)
-                     if last_use.get(root[i]) == k and root[i] not in constants]
-            if node.op == "identity":  # the same array under another name
-                names[node.id] = names[node.inputs[0]]
-            elif node.op == "transpose" and node.params["axes"] == (1, 0):
-                body.append(f"    v{node.id} = {names[node.inputs[0]]}.T")
-            elif node.op in VIEWS:
-                body.append(f"    v{node.id} = {call}")
-            elif node.primitive is None or not node.primitive.out:
-                kind = "new"
-                body.append(f"    v{node.id} = {call}")
+            dying = list(dict.fromkeys(owner for i in node.inputs for owner in owners[i]
+                                       if last_use.get(owner) == k))
+            if node.weak or (node.primitive.fresh and not node.primitive.out):  # type: ignore
+                kind = "new"  # a Python number, or a step that cannot write into a buffer
+            elif not node.primitive.fresh:  # type: ignore[union-attr]
+                kind = "alias"
             elif node.id in returned:
-                donor = next((d for d in dying if d in donors and _key(nodes[d]) == key), None)
-                kind, buffer = ("donated " + donors[donor], donors[donor]) if donor is not None \
-                    else ("new", f"np.empty({node.shape}, {_dtype_name(node, namespace)})")
-                body.append(f"    v{node.id} = {call[:-1]}, out={buffer})")
+                kind = self._give_back(node, dying, donors)
             else:
-                reusable = [d for d in dying if d in self.buffers and key == _key(nodes[d])]
-                if node.op in IN_PLACE and reusable:
-                    buffer = self.buffers[reusable[0]]
-                    dying.remove(reusable[0])
-                elif free.get(key):
-                    buffer = free[key].pop()
-                else:
-                    buffer = f"b{len(set(self.buffers.values()))}"
-                    namespace[buffer] = np.empty(node.shape, node.dtype)
-                self.buffers[node.id], kind = buffer, buffer
-                body.append(f"    v{node.id} = {call[:-1]}, out={buffer})")
+                kind = self._reuse(node, dying, free)
             for d in dying:  # their buffers are free for later steps
-                if d in self.buffers:
+                if self.buffers.get(d, "").startswith("b"):
                     free.setdefault(_key(nodes[d]), []).append(self.buffers[d])
-            arguments = " ".join(names[i] for i in node.inputs)
-            self.lines.append(f"{f'v{node.id}'}:{node.type} = {node.label} {arguments}  -> {kind}")
-        results = iter(f"{names[i]}.copy()" if i in constants else names[i]
-                       for i in self.graph.outputs)
-        header = f"def replay({', '.join(names[i] for i in inputs)}):"
-        result = _build(self.out_tree, results, namespace)
+            self.lines.append(f"{self.graph.line(node)}  -> {kind}")
+
+    def _give_back(self, node: Node, dying: list[int], donors: dict[int, str]) -> str:
+        """Memory for a result handed back: a donated argument's array that dies here (an
+        elementwise step may write into its own input), else a new array each call."""
+        donor = next((d for d in dying if d in donors and _key(self.graph.nodes[d]) == _key(node)
+                      and node.primitive.elementwise), None)  # type: ignore[union-attr]
+        if donor is None:
+            self.buffers[node.id] = "new"
+            return "new"
+        self.buffers[node.id] = f"x{self.inputs.index(donor)}"
+        return f"donated {donors[donor]}"
+
+    def _reuse(self, node: Node, dying: list[int], free: dict[Any, list[str]]) -> str:
+        """A buffer reused every call: the buffer of an input that dies here (elementwise steps:
+        numpy computes them in place), a free one of the same shape and dtype, or a new one."""
+        key = _key(node)
+        in_place = [d for d in dying if d in node.inputs and _key(self.graph.nodes[d]) == key
+                    and self.buffers.get(d, "").startswith("b")]
+        if node.primitive.elementwise and in_place:  # type: ignore[union-attr]
+            buffer = self.buffers[in_place[0]]
+            dying.remove(in_place[0])
+        elif free.get(key):
+            buffer = free[key].pop()
+        else:
+            buffer = f"b{len({b for b in self.buffers.values() if b.startswith('b')})}"
+            self.namespace[buffer] = np.empty(node.shape, node.dtype)
+        self.buffers[node.id] = buffer
+        return buffer
+
+    # --- pass 4: the replay's source ------------------------------------------------------------
+    def generate_source(self) -> str:
+        """``def replay(x0, x1, …)``: one line per step, then the result in ``f``'s structure."""
+        names = {i: f"x{k}" for k, i in enumerate(self.inputs)}
+        for i, constant in self.constants.items():
+            names[i] = f"c{i}"
+            self.namespace[f"c{i}"] = constant
+        body = []
+        for node in self.steps:
+            names[node.id] = f"v{node.id}"
+            call = self._call(node, names)
+            buffer = self.buffers.get(node.id)
+            if buffer == "new":
+                buffer = f"np.empty({node.shape}, {_dtype_name(node, self.namespace)})"
+            if node.weak:  # a Python number again, so that it promotes as one
+                body.append(f"v{node.id} = {call}.item()")
+            elif buffer is None:
+                body.append(f"v{node.id} = {call}")
+            else:
+                body.append(f"v{node.id} = {call[:-1]}, out={buffer})")
+        results = iter(self._result(i, names) for i in self.graph.outputs)
+        header = f"def replay({', '.join(names[i] for i in self.inputs)}):"
+        result = _build(self.out_tree, results, self.namespace)
         # numpy's ufuncs allocate iterator buffers of up to 8192 elements whenever an operand is
         # broadcast (a bias), even with out=: small ones keep a replay free of big allocations
         # (and are no slower); the caller's setting comes back after.
-        namespace["setbufsize"] = np.setbufsize
+        self.namespace["setbufsize"] = np.setbufsize
         return "\n".join([header, f"    previous = setbufsize({BUFFER_SIZE})", "    try:",
-                          *[f"    {line}" for line in body], f"        return {result}",
+                          *[f"        {line}" for line in body], f"        return {result}",
                           "    finally:", "        setbufsize(previous)", ""])
 
-    @staticmethod
-    def _call(node: Node, names: dict[int, str], namespace: dict[str, Any]) -> str:
+    def _result(self, i: int, names: dict[int, str]) -> str:
+        """An output as the caller gets it: an array; a copy where it may share a constant's
+        memory (the plan's own, kept for later calls)."""
+        if self.owners.get(i, frozenset({i})) & self.constants.keys():
+            return f"np.array({names[i]})"
+        return f"np.asarray({names[i]})" if self.graph.nodes[i].weak else names[i]
+
+    def _call(self, node: Node, names: dict[int, str]) -> str:
         """``impl(arguments, params)`` as source; params as literals where they print as such."""
         impl = f"f_{node.op}"
-        namespace.setdefault(impl, _impl(node))
-        if namespace[impl] is not _impl(node):  # another primitive of the same name
+        self.namespace.setdefault(impl, _impl(node))
+        if self.namespace[impl] is not _impl(node):  # another primitive of the same name
             impl = f"f{node.id}"
-            namespace[impl] = _impl(node)
+            self.namespace[impl] = _impl(node)
         parts = [names[i] for i in node.inputs]
         for key, param in node.params.items():
             literal = repr(param)
             if not _is_literal(param):
                 literal = f"k{node.id}_{key}"
-                namespace[literal] = param
+                self.namespace[literal] = param
             parts.append(f"{key}={literal}")
         return f"{impl}({', '.join(parts)})"
 
     def __str__(self) -> str:
-        header = " ".join(f"x{k}:{self.graph.nodes[i].type}"
-                          for k, i in enumerate(self.graph.inputs[: self.n_inputs]))
-        buffers = len(set(self.buffers.values()))
+        inputs = " ".join(f"{self.graph.nodes[i].name}:{self.graph.nodes[i].type}"
+                          for i in self.inputs)
+        outputs = ", ".join(self.graph.nodes[i].name for i in self.graph.outputs)
+        buffers = len({b for b in self.buffers.values() if b.startswith("b")})
         return "\n".join([f"{self.name}: {len(self.lines)} steps, {buffers} buffers reused every "
-                          f"call", f"{{ lambda {header}. let"] + [f"    {line}" for line in
-                                                                self.lines] + ["  }"])
+                          f"call", f"{{ lambda {inputs}. let"] + [f"    {line}" for line in
+                                                                self.lines] +
+                         [f"  in ({outputs}) }}"])
 
 
-def _guard(args: tuple[Any, ...], static: frozenset[int], namespace: dict[str, Any]) -> str:
-    """``call(*args)``: check the arguments' structure, shapes, dtypes and constants against the
-    ones traced, then replay on their arrays; ``MISS`` if anything differs."""
+def _check_donation(leaves: list[Any], donated: list[int], name: str) -> None:
+    """Refuse a donated array that another input leaf also holds (or a view of it): the call
+    would overwrite that argument's numbers too."""
+    def base(array: Any) -> int:
+        return id(array.base if isinstance(array, np.ndarray) and array.base is not None
+                  else array)
+
+    owners = [base(leaf) for leaf in leaves]
+    for k in donated:
+        if owners.count(owners[k]) > 1:
+            raise ValueError(f"{name}: a donated array is also another argument (or part of "
+                             "one): the call would overwrite it. Pass a copy (e.g. "
+                             "{k: v.copy() for k, v in params.items()}), or do not donate")
+
+
+def _guard(args: tuple[Any, ...], static: frozenset[int], namespace: dict[str, Any],
+           donated: list[int], name: str) -> str:
+    """``call(*args)``: check the arguments' structure, shapes, dtypes, number types and static
+    values against the ones traced, then replay on their leaves; ``MISS`` if anything differs."""
     checks: list[str] = []
     extracts: list[str] = []
 
+    def constant(item: Any) -> str:
+        name = f"_c{len(namespace)}"
+        namespace[name] = item
+        return name
+
     def visit(tree: Any, expression: str) -> None:
-        if is_input_leaf(tree) and not isinstance(tree, Tensor):
+        if type(tree) in (int, float):  # a traced Python number: its type
+            name = f"x{len(extracts)}"
+            extracts.append(f"{name} = {expression}")
+            checks.append(f"type({name}) is {type(tree).__name__}")
+        elif is_input_leaf(tree) and not isinstance(tree, Tensor):
             array = np.asarray(tree)
             name = f"x{len(extracts)}"
             namespace[f"d{name}"] = array.dtype
@@ -303,32 +433,28 @@ def _guard(args: tuple[Any, ...], static: frozenset[int], namespace: dict[str, A
             checks.append(f"type({name}) is ndarray and {name}.shape == {array.shape!r} and "
                           f"{name}.dtype is d{name}")
         elif isinstance(tree, (dict, list, tuple)):
-            checks.append(f"type({expression}) is _t{id(type(tree))} and len({expression}) == "
-                          f"{len(tree)}")
-            namespace[f"_t{id(type(tree))}"] = type(tree)
+            checks.append(f"type({expression}) is {constant(type(tree))} and len({expression}) "
+                          f"== {len(tree)}")
             items = tree.items() if isinstance(tree, dict) else enumerate(tree)
             for key, child in items:
-                literal = repr(key) if type(key) in (int, str) else f"_k{id(key)}"
-                namespace.setdefault(literal, key)
+                literal = repr(key) if type(key) in (int, str) else constant(key)
                 visit(child, f"{expression}[{literal}]")
-        else:  # None, a Python number, a static value: equal, and of the same type
-            namespace[f"_c{len(namespace)}"] = tree
-            checks.append(f"type({expression}) is type(_c{len(namespace) - 1}) and "
-                          f"{expression} == _c{len(namespace) - 1}")
+        else:  # None, a bool, a string: the same, of the same type
+            checks.append(f"_static_key({expression}, '') == {constant(_static_key(tree, ''))}")
 
     for position, arg in enumerate(args):
         if position in static:
-            namespace[f"_c{len(namespace)}"] = arg
-            checks.append(f"a{position} == _c{len(namespace) - 1}")
+            checks.append(f"_static_key(a{position}, '') == {constant(_static_key(arg, ''))}")
         else:
             visit(arg, f"a{position}")
     params = ", ".join(f"a{p}" for p in range(len(args)))
     inputs = ", ".join(f"x{k}" for k in range(len(extracts)))
+    check = [f"    _check_donation([{inputs}], {donated!r}, {name!r})"] if donated else []
     return "\n".join([
         f"def call({params}):", "    try:", *[f"        {line}" for line in extracts],
         f"        if not ({' and '.join(checks) or 'True'}):", "            return MISS",
         "    except (KeyError, IndexError, TypeError, AttributeError):", "        return MISS",
-        f"    return replay({inputs})", ""])
+        *check, f"    return replay({inputs})", ""])
 
 
 def _build(treedef: TreeDef, leaves: Any, namespace: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from tinygrad_nn import ops, optim, random
 from tinygrad_nn.functional import value_and_grad
 from tinygrad_nn.jit import jit as tg_jit
-from tinygrad_nn.tensor import ArrayLike, Tensor, no_grad, value
+from tinygrad_nn.tensor import ArrayLike, Tensor, dtype_of, no_grad, shape_of, value
 
 
 class DataError(ValueError):
@@ -196,7 +196,7 @@ def layer_dims(params: Params) -> list[int]:
         found = sorted(params, key=_key_order)
         raise ValueError(f"params has keys {found}; expected {wanted}{details}")
     for key in expected:
-        leaf = value(params[key])
+        leaf = params[key]._data if type(params[key]) is Tensor else params[key]
         if not isinstance(leaf, np.ndarray) or leaf.dtype.kind not in "biuf":
             kind = "is None" if leaf is None else f"is {type(leaf).__name__} {leaf!r:.40}"
             if isinstance(leaf, np.ndarray):
@@ -206,9 +206,9 @@ def layer_dims(params: Params) -> list[int]:
             raise TypeError(f"params['{key}'] {kind}; expected a float numpy array of shape "
                             f"{wanted}")
     dims: list[int] = []
-    dtype = np.asarray(value(params["W1"])).dtype
+    dtype = dtype_of(params["W1"])
     for layer in range(1, n_layers + 1):
-        weights, bias = np.shape(params[f"W{layer}"]), np.shape(params[f"b{layer}"])
+        weights, bias = shape_of(params[f"W{layer}"]), shape_of(params[f"b{layer}"])
         if len(weights) != 2:
             raise ValueError(f"params['W{layer}'] has shape {weights}; expected 2-D "
                              f"(n_{layer}, n_{layer - 1})")
@@ -218,7 +218,7 @@ def layer_dims(params: Params) -> list[int]:
             if shape != right:
                 raise ValueError(f"params['{name}'] (W{layer} has shape {weights}, b{layer} "
                                  f"{bias}) has shape {shape}; expected {right}")
-            found_dtype = np.asarray(value(params[name])).dtype
+            found_dtype = dtype_of(params[name])
             if found_dtype.kind != "f" or found_dtype != dtype:
                 raise ValueError(f"params['{name}'] has dtype {found_dtype}; expected a float "
                                  f"dtype, {dtype} like 'W1' (one dtype for all parameters)")
@@ -320,7 +320,7 @@ def check_shapes(params: Params, X: ArrayLike, Y: ArrayLike | None = None) -> li
     """
     dims = layer_dims(params)
     n_x = dims[0]
-    x_shape = np.shape(X)
+    x_shape = shape_of(X)
     if len(x_shape) != 2 or x_shape[0] != n_x:
         hint = ""
         if len(x_shape) == 4:
@@ -349,7 +349,7 @@ def _label_form(Y: ArrayLike, classes: int, m: int, caller: str) -> str:
 
 def _binary_labels(Y: ArrayLike, m: int, caller: str) -> None:
     prefix = f"{caller}: " if caller else ""
-    y_shape = np.shape(value(Y))
+    y_shape = shape_of(Y)
     if y_shape != (1, m):
         hint = ""
         if y_shape == (m,):
@@ -373,8 +373,8 @@ def _binary_labels(Y: ArrayLike, m: int, caller: str) -> None:
 
 def _class_labels(Y: ArrayLike, classes: int, m: int, caller: str) -> str:
     prefix = f"{caller}: " if caller else ""
-    labels = value(Y)
-    y_shape, dtype = np.shape(labels), np.asarray(labels).dtype
+    labels = Y
+    y_shape, dtype = shape_of(labels), dtype_of(labels)
     if y_shape == (m,):
         if dtype.kind not in "iu":
             raise TypeError(f"{prefix}Y holds class indices of dtype {dtype}; expected integers "
@@ -406,7 +406,7 @@ def one_hot(labels: ArrayLike, num_classes: int, dtype: npt.DTypeLike = np.float
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or (
             num_classes < 1):
         raise ValueError(f"one_hot: num_classes must be a positive integer, got {num_classes!r}")
-    shape = np.shape(value(labels))
+    shape = shape_of(labels)
     if len(shape) != 1:
         raise ValueError(f"one_hot: labels have shape {shape}; expected class indices (m,)")
     _class_labels(labels, int(num_classes), shape[0], "one_hot")
@@ -436,7 +436,7 @@ def _activation(name: str) -> Callable[[Any], Tensor]:
 def logits(params: Params, X: ArrayLike, hidden_activation: str = "relu") -> Tensor:
     """Z_L (n_L, m): the last layer's linear output, before the output activation."""
     n_layers = len(params) // 2
-    if len(np.shape(X)) != 2:
+    if len(shape_of(X)) != 2:
         check_shapes(params, X)  # a 1-D X would broadcast silently against the (n, 1) biases
     hidden = _activation(hidden_activation)
     A: Any = X
@@ -461,7 +461,7 @@ def forward(
 
 def _labels_like(Y: ArrayLike, like: Tensor, caller: str) -> Any:
     """Y in the predictions' dtype (int64 labels must not upcast a float32 cost), same shape."""
-    y_shape = np.shape(Y)
+    y_shape = shape_of(Y)
     if y_shape != like.shape:
         hint = ""
         if like.ndim == 2 and like.shape[0] == 1 and y_shape == (like.size,):
@@ -608,7 +608,7 @@ def dropout(key: Any, A: ArrayLike, keep_prob: float) -> Any:
         raise ValueError(f"dropout: keep_prob must be in (0, 1], got {keep_prob}")
     if keep_prob == 1:
         return A
-    mask = random.bernoulli(key, keep_prob, np.shape(value(A)))
+    mask = random.bernoulli(key, keep_prob, shape_of(A))
     return ops.div(ops.mul(A, mask), keep_prob)
 
 
@@ -707,12 +707,14 @@ def sgd_update(
                 f"sgd_update: grads['{key}'] has shape {grad.shape}; expected params['{key}']'s "
                 f"shape {param.shape} (a gradient is never broadcast into a parameter)"
             )
-        if scale is None or scale.dtype != param.dtype:
+        if scale is None or (type(scale) is not Tensor and scale.dtype != param.dtype):
             if param.dtype.kind != "f":
                 raise ValueError(
                     f"sgd_update: params['{key}'] has dtype {param.dtype}; expected a float dtype"
                 )
-            scale = param.dtype.type(-learning_rate)
+            # a traced rate (a jitted step's Python number) is weakly typed: float32 stays so
+            scale = ops.neg(learning_rate) if type(learning_rate) is Tensor else \
+                param.dtype.type(-learning_rate)
         if grad.dtype != param.dtype:  # the new parameter keeps the old one's dtype
             grad, donate = grad.astype(param.dtype), type(grad) is np.ndarray  # a copy of our own
         if type(grad) is Tensor or type(param) is Tensor:  # inside jit or another transform

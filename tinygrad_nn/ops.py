@@ -5,7 +5,8 @@ backward pass ``g``, ``out`` and the inputs are numpy arrays; with ``create_grap
 traced programs they are Tensors, and the same rule records its ops. So a rule uses only
 operators, methods and ``_any`` (a primitive on arrays or Tensors). A rule may return its
 cotangent in the broadcast shape: ``autodiff.sum_to`` sums it back in one place. Composite ops
-(``log_sigmoid``, ``softmax``, ``swapaxes``, …) are plain functions of primitives.
+(``log_sigmoid``, ``swapaxes``, …) are plain functions of primitives. At the end, Tensor's
+operators and methods are these ops under numpy's names.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_nn.tensor import OPS, ArrayLike, Primitive, Rule, Tensor, value
+from tinygrad_nn.tensor import (
+    ArrayLike,
+    CheckError,
+    Primitive,
+    Rule,
+    Tensor,
+    TracedValueError,
+    shape_of,
+)
 
 Axis = int | Sequence[int] | None
 BROADCAST = "shapes {shapes} do not broadcast"
@@ -43,7 +52,8 @@ def _free(out: tuple[int, ...], *shapes: Any, **params: Any) -> int:
 
 
 def _binary(name: str, impl: Any, rule_x: Rule, rule_y: Rule, math: str) -> Primitive:
-    return Primitive(name, impl, (rule_x, rule_y), math, _each, BROADCAST, out=True)
+    return Primitive(name, impl, (rule_x, rule_y), math, _each, BROADCAST, out=True,
+                     elementwise=True)
 
 
 def _pass(g: Any, out: Any, *inputs: Any, **params: Any) -> Any:
@@ -61,9 +71,22 @@ mul = _binary("mul", np.multiply, lambda g, out, x, y: g * y, lambda g, out, x, 
               "d(x·y) = y·dx + x·dy")
 div = _binary("div", np.true_divide, lambda g, out, x, y: g / y,
               lambda g, out, x, y: -g * out / y, "d(x / y) = dx / y - (x / y)·dy / y")
-power = _binary("pow", np.power, lambda g, out, x, p: g * p * x ** (p - 1),
-                lambda g, out, x, p: g * out * _any(log, x), "d(x^p) = p·x^(p-1)·dx + x^p·log x·dp")
-neg = Primitive("neg", np.negative, (_negate,), "d(-x) = -dx", _each, out=True)
+
+
+def _power_dx(g: Any, out: Any, x: Any, p: Any) -> Any:  # 0 where p = 0: x^0 is 1, even at 0
+    if type(p) in (int, float):
+        return g * (p * (x if p == 2 else x ** (p - 1))) if p != 0 else g * 0.0
+    return g * (p * x ** _any(where, p == 0, 1.0, p - 1))  # there p·x^1 = 0, not 0·0^-1
+
+
+def _power_dp(g: Any, out: Any, x: Any, p: Any) -> Any:  # 0 at x = 0, the limit of x^p·log x
+    zero = x == 0
+    return g * _any(where, zero, 0.0, out * _any(log, _any(where, zero, 1.0, x)))
+
+
+power = _binary("pow", np.power, _power_dx, _power_dp,
+                "d(x^p) = p·x^(p-1)·dx + x^p·log x·dp (0 where p = 0, and where x = 0)")
+neg = Primitive("neg", np.negative, (_negate,), "d(-x) = -dx", _each, out=True, elementwise=True)
 
 
 def _matmul_dx(g: Any, out: Any, x: Any, y: Any) -> Any:
@@ -81,7 +104,8 @@ def _matmul_dy(g: Any, out: Any, x: Any, y: Any) -> Any:
 matmul = Primitive(
     "matmul", np.matmul, (_matmul_dx, _matmul_dy), "d(x @ y) = dx @ y + x @ dy: x̄ = ḡ·yᵀ, ȳ = xᵀ·ḡ",
     lambda out, x, y: 2 * math.prod(out) * (x[-1] if x else 1), "cannot multiply shapes "
-    "{shapes}: need x[..., n, k] @ y[..., k, m] with equal k (1-D operands allowed, 0-d not)", True)
+    "{shapes}: need x[..., n, k] @ y[..., k, m] with equal k (1-D operands allowed, 0-d not)",
+    out=True)
 
 
 # --- elementwise functions ------------------------------------------------------------------------
@@ -94,7 +118,8 @@ def _sigmoid(x: Any, out: Any = None) -> Any:
 
 
 def _unary(name: str, impl: Any, rule: Rule | None, math: str) -> Primitive:
-    return Primitive(name, impl, None if rule is None else (rule,), math, _each, out=True)
+    return Primitive(name, impl, None if rule is None else (rule,), math, _each, out=True,
+                     elementwise=True)
 
 
 exp = _unary("exp", np.exp, lambda g, out, x: g * out, "d exp(x) = exp(x)·dx")
@@ -130,7 +155,7 @@ minimum = _binary("minimum", np.minimum, lambda g, out, x, y: g * _wins(y, x, g)
 where = Primitive("where", np.where, (None, lambda g, out, c, x, y: _any(where, c, g, 0.0),
                                       lambda g, out, c, x, y: _any(where, c, 0.0, g)),
                   "d where(c, x, y) = where(c, dx, 0) + where(c, 0, dy); c has no gradient",
-                  _each, BROADCAST)
+                  _each, BROADCAST, fresh=True, elementwise=True)
 
 
 def _inside(g: Any, out: Any, x: Any, low: Any, high: Any) -> Any:
@@ -140,7 +165,8 @@ def _inside(g: Any, out: Any, x: Any, low: Any, high: Any) -> Any:
 
 _clip = Primitive("clip", lambda x, low, high, out=None: np.clip(x, low, high, out=out),
                   (_inside,), "d clip(x) = [low ≤ x ≤ high]·dx (as PyTorch)", _each,
-                  "bounds {low!r} and {high!r} must be numbers or None ({error})", out=True)
+                  "bounds {low!r} and {high!r} must be numbers or None ({error})", out=True,
+                  elementwise=True)
 
 
 def clip(x: ArrayLike, low: float | None, high: float | None) -> Tensor:
@@ -149,7 +175,8 @@ def clip(x: ArrayLike, low: float | None, high: float | None) -> Tensor:
 
 
 def _compare(name: str, impl: Any) -> Primitive:
-    return Primitive(name, impl, None, f"{name}(x, y): no gradient", _each, BROADCAST)
+    return Primitive(name, impl, None, f"{name}(x, y): no gradient", _each, BROADCAST, out=True,
+                     elementwise=True)
 
 
 less, less_equal = _compare("less", np.less), _compare("less_equal", np.less_equal)
@@ -209,17 +236,17 @@ _sum = Primitive("sum", lambda x, axis, keepdims, out=None: np.add.reduce(
 _mean = Primitive("mean", _average, (lambda g, out, x, axis, keepdims: _spread(
     g, x, axis, keepdims, x.size / builtins.max(out.size, 1)),),
     "d mean(x) = mean(dx): the cotangent / n is copied back over the averaged axes",
-    lambda out, x, **params: math.prod(x) + math.prod(out))
+    lambda out, x, **params: math.prod(x) + math.prod(out), fresh=True)
 _max = Primitive("max", lambda x, axis, keepdims: np.maximum.reduce(x, axis, keepdims=keepdims),
-                 (_at_max,), "d max(x) = dx at the maximum (ties split evenly, as JAX)", _reduced)
+                 (_at_max,), "d max(x) = dx at the maximum (ties split evenly, as JAX)", _reduced,
+                 fresh=True)
 
 
 def _reduction(primitive: Primitive, axis: Axis, doc: str) -> Callable[..., Tensor]:
     """The public op: ``op(x, axis, keepdims)`` with ``axis`` made a sorted tuple."""
 
     def reduce(x: ArrayLike, axis: Axis = axis, keepdims: bool = False) -> Tensor:
-        shape = x.data.shape if type(x) is Tensor else np.shape(x)  # np.shape: 0.2 µs
-        return primitive(x, axis=_axes(axis, shape, primitive.name), keepdims=keepdims)
+        return primitive(x, axis=_axes(axis, shape_of(x), primitive.name), keepdims=keepdims)
 
     reduce.__name__, reduce.__doc__ = primitive.name, doc
     return reduce
@@ -228,13 +255,14 @@ def _reduction(primitive: Primitive, axis: Axis, doc: str) -> Callable[..., Tens
 sum = _reduction(_sum, None, "Σ of x over ``axis`` (None: all axes).")
 mean = _reduction(_mean, None, "The mean of x over ``axis`` (None: all axes).")
 max = _reduction(_max, None, "The largest element over ``axis``; ties share the gradient evenly.")
-_argmax = Primitive("argmax", lambda x, axis: np.argmax(x, axis), None, "no gradient", _reduced)
+_argmax = Primitive("argmax", lambda x, axis: np.argmax(x, axis), None, "no gradient", _reduced,
+                    fresh=True)
 
 
 def argmax(x: ArrayLike, axis: int | None = 0) -> Tensor:
     """The index of the largest element along ``axis`` (the class axis, 0, by default; None: of
     the flattened x, as numpy)."""
-    return _argmax(x, axis=None if axis is None else _axes(axis, np.shape(value(x)), "argmax")[0])
+    return _argmax(x, axis=None if axis is None else _axes(axis, shape_of(x), "argmax")[0])
 
 
 # --- many classes: the class axis is 0, examples are columns ------------------------------------
@@ -250,7 +278,7 @@ _logsumexp = Primitive(
     "logsumexp", _logsumexp_impl, (lambda g, out, x, axis, keepdims: _spread(g, x, axis, keepdims)
                               * _any(exp, x - _spread(out, x, axis, keepdims)),),
     "d log Σ exp(x) = softmax(x)·dx; shifted by the max: exact for ±1000",
-    lambda out, x, **params: 4 * math.prod(x))
+    lambda out, x, **params: 4 * math.prod(x), fresh=True)
 
 
 logsumexp = _reduction(_logsumexp, 0, "log Σ exp(x) over ``axis`` (the class axis, 0), without "
@@ -268,7 +296,8 @@ _broadcast_to = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, sh
                           "the engine sums the cotangent back to x's shape", _free,
                           "shape {shapes} does not broadcast to {shape}")
 _astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype), (
-    lambda g, out, x, dtype: g.astype(x.dtype),), "the cotangent goes back in x's dtype", _free)
+    lambda g, out, x, dtype: g.astype(x.dtype),), "the cotangent goes back in x's dtype", _free,
+    fresh=True, elementwise=True)
 identity = Primitive("identity", lambda x: x, (_pass,), "d x = dx", _free)
 
 
@@ -298,12 +327,12 @@ def flatten(x: ArrayLike) -> Tensor:
 
 def transpose(x: ArrayLike, *axes: Any) -> Tensor:
     """x with its axes permuted (reversed when ``axes`` is empty)."""
-    reverse = tuple(range(np.ndim(value(x))))[::-1]
+    reverse = tuple(range(len(shape_of(x))))[::-1]
     return _transpose(x, axes=_shape_arg(axes, "transpose") if axes else reverse)
 
 
 def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
-    axes = list(range(np.ndim(value(x))))
+    axes = list(range(len(shape_of(x))))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
 
@@ -320,44 +349,89 @@ def astype(x: ArrayLike, dtype: Any) -> Tensor:
 
 
 # --- indexing and joining ---------------------------------------------------------------------
-def _scatter_add(g: Any, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+class _Slot:
+    """Where an index array stands in ``getitem``'s and ``scatter_add``'s ``index`` param: the
+    arrays themselves are inputs, so a traced index is recomputed on every call."""
+
+    def __repr__(self) -> str:
+        return "#"
+
+
+SLOT = _Slot()
+_getitem: Primitive  # below: scatter_add's rule is a getitem
+
+
+def _place(index: tuple[Any, ...], arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``index`` with its slots filled by ``arrays``, in order."""
+    filled = iter(arrays)
+    return tuple(next(filled) if part is SLOT else part for part in index)
+
+
+def _scatter_add(g: Any, *arrays: Any, index: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
     result = np.zeros(shape, dtype=np.result_type(g))
-    np.add.at(result, index, g)  # repeated indices accumulate
+    if arrays:
+        np.add.at(result, _place(index, arrays), g)  # repeated places accumulate
+    else:
+        result[index] = g  # basic indexing: each place once
     return result
 
 
-scatter_add = Primitive("scatter_add", _scatter_add, (lambda dg, out, g, index, shape: dg[index],),
-                        "the transpose of x[index]: d scatter_add(g) = dg[index]",
-                        lambda out, g, **params: math.prod(g))
-_getitem = Primitive("getitem", lambda x, index: x[index], (lambda g, out, x, index: _any(
-    scatter_add, g, index=index, shape=x.shape),), "the cotangent is added back at the places",
-    _free, "index {index} is invalid for shape {shapes}: {error}")
+def _gather(x: Any, *arrays: Any, index: tuple[Any, ...]) -> Any:
+    return x[_place(index, arrays) if arrays else index]
+
+
+def _first_only(rule: Rule) -> Callable[[int], Rule]:
+    return lambda position: rule if position == 0 else None  # type: ignore[return-value]
+
+
+scatter_add = Primitive(
+    "scatter_add", _scatter_add, _first_only(lambda dg, out, g, *arrays, index, shape: _any(
+        _getitem, dg, *arrays, index=index)), "the transpose of x[index]: d scatter_add(g) = "
+    "dg[index]", lambda out, g, *arrays, **params: math.prod(g), fresh=True)
+_getitem = Primitive("getitem", _gather, _first_only(lambda g, out, x, *arrays, index: _any(
+    scatter_add, g, *arrays, index=index, shape=x.shape)),
+    "the cotangent is added back at the places (repeated places accumulate)", _free,
+    "index {index} is invalid for shape {shapes}: {error}")
 
 
 def getitem(x: ArrayLike, index: Any) -> Tensor:
-    """x[index] for slices, integers, None, Ellipsis and integer or boolean arrays."""
-    parts = tuple(value(part) for part in (index if isinstance(index, tuple) else (index,)))
-    return _getitem(x, index=parts if isinstance(index, tuple) else parts[0])
+    """x[index] for slices, integers, None, Ellipsis and integer or boolean arrays (or Tensors:
+    a traced integer index is an input of the program; a traced boolean mask is an error)."""
+    parts, arrays = [], []
+    for part in index if isinstance(index, tuple) else (index,):
+        if type(part) is Tensor or isinstance(part, (np.ndarray, list)):
+            if type(part) is Tensor and part.program is not None and part.dtype == bool:
+                raise TracedValueError(
+                    f"{part.program.name}: x[mask] with a traced boolean mask: the result's shape "
+                    "would depend on the values. Keep the shape: tg.where(mask, x, 0), or sum "
+                    "over the mask")
+            empty = isinstance(part, list) and not part  # numpy's x[[]]: an empty integer index
+            arrays.append(part if type(part) is Tensor else np.asarray(part, np.intp if empty
+                                                                         else None))
+            parts.append(SLOT)
+        else:
+            parts.append(part)
+    return _getitem(x, *arrays, index=tuple(parts))
 
 
 def _piece(position: int) -> Rule:
     """The rule of a joined input: its own slice of the output's cotangent."""
 
     def rule(g: Any, out: Any, *inputs: Any, axis: int) -> Any:
-        if g.ndim > np.ndim(inputs[position]):  # stacked: its index along the new axis
+        if g.ndim > len(shape_of(inputs[position])):  # stacked: its index along the new axis
             return g[(slice(None),) * axis + (position,)]
-        start = builtins.sum(np.shape(x)[axis] for x in inputs[:position])
-        return g[(slice(None),) * axis + (slice(start, start + np.shape(inputs[position])[axis]),)]
+        start = builtins.sum(shape_of(x)[axis] for x in inputs[:position])
+        return g[(slice(None),) * axis + (slice(start, start + shape_of(inputs[position])[axis]),)]
 
     return rule
 
 
 _concatenate = Primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis), _piece,
                          "each input's cotangent is its slice of the output's cotangent", _free,
-                         "shapes {shapes} do not join along axis {axis}")
+                         "shapes {shapes} do not join along axis {axis}", fresh=True)
 _stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis), _piece,
                    "each input's cotangent is its index along the new axis", _free,
-                   "shapes {shapes} differ: cannot stack them")
+                   "shapes {shapes} differ: cannot stack them", fresh=True)
 
 
 def _joined(tensors: Any, op: str) -> tuple[int, ...]:
@@ -365,7 +439,7 @@ def _joined(tensors: Any, op: str) -> tuple[int, ...]:
     if not isinstance(tensors, (list, tuple)) or not tensors:
         raise TypeError(f"{op}: expected a non-empty list or tuple of Tensors or arrays, got "
                         f"{tensors!r}")
-    return np.shape(value(tensors[0]))
+    return shape_of(tensors[0])
 
 
 def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
@@ -379,11 +453,44 @@ def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     return _stack(*tensors, axis=_axes(axis, (1, *_joined(tensors, "stack")), "stack")[0])
 
 
-def stop_gradient(x: ArrayLike) -> Tensor:
-    """The same values as a constant: no gradient flows through."""
-    return Tensor(value(x))
+# --- checks a program keeps ----------------------------------------------------------------
+def _in_range(x: Any, low: float, high: float, message: str) -> Any:
+    outside = (x < low) | (x > high)
+    if outside.any():
+        raise CheckError(message.format(value=np.asarray(x)[outside].flat[0].item()))
+    return x
 
 
-# Tensor's operators and methods are these ops, looked up by name (``tensor._method``).
-OPS.update((name, op) for name, op in list(globals().items())
-           if callable(op) and not name.startswith("_") and name[0].islower() and name != "value")
+check_range = Primitive("check_range", _in_range, (_pass,), "x, checked: d x = dx", _free)
+"""x itself, after checking that low ≤ x ≤ high, else a CheckError of ``message`` (its
+``{value}``: the first value outside). Recorded, so a ``jit`` replay checks its new inputs."""
+
+
+# --- Tensor's operators and methods: the ops under numpy's names, each written out here ------
+def _method(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    return lambda self, *args, **params: op(self, *args, **params)
+
+
+def _reflected(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    return lambda self, other: op(other, self)
+
+
+Tensor.__add__, Tensor.__radd__ = _method(add), _reflected(add)
+Tensor.__sub__, Tensor.__rsub__ = _method(sub), _reflected(sub)
+Tensor.__mul__, Tensor.__rmul__ = _method(mul), _reflected(mul)
+Tensor.__truediv__, Tensor.__rtruediv__ = _method(div), _reflected(div)
+Tensor.__pow__, Tensor.__rpow__ = _method(power), _reflected(power)
+Tensor.__matmul__, Tensor.__rmatmul__ = _method(matmul), _reflected(matmul)
+Tensor.__neg__, Tensor.__abs__, Tensor.__getitem__ = _method(neg), _method(abs), getitem
+Tensor.__lt__, Tensor.__le__ = _method(less), _method(less_equal)
+Tensor.__gt__, Tensor.__ge__ = _method(greater), _method(greater_equal)
+Tensor.__eq__, Tensor.__ne__ = _method(equal), _method(not_equal)  # type: ignore[assignment]
+Tensor.T = property(transpose)  # type: ignore[assignment]
+Tensor.mT = property(lambda self: swapaxes(self, -1, -2))  # type: ignore[assignment]
+Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = _method(exp), _method(log), _method(sqrt), \
+    _method(abs)
+Tensor.relu, Tensor.sigmoid, Tensor.tanh = _method(relu), _method(sigmoid), _method(tanh)
+Tensor.softplus, Tensor.log_sigmoid = _method(softplus), log_sigmoid
+Tensor.clip, Tensor.sum, Tensor.mean, Tensor.max, Tensor.argmax = clip, sum, mean, max, argmax
+Tensor.reshape, Tensor.flatten, Tensor.astype = reshape, flatten, astype
+Tensor.transpose, Tensor.swapaxes, Tensor.broadcast_to = transpose, swapaxes, broadcast_to

@@ -12,16 +12,16 @@ from __future__ import annotations
 import itertools
 import math
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from tinygrad_nn import functional
+from tinygrad_nn import functional, ops
 from tinygrad_nn.autodiff import GraphReleasedError
 from tinygrad_nn.pytree import TreeDef, argument_names, tree_flatten, tree_paths, tree_unflatten
-from tinygrad_nn.tensor import Primitive, Tensor, Trace, numeric, switch, value
+from tinygrad_nn.tensor import Primitive, Tensor, Trace, leaf, numeric, switch
 
 INPUT, CONSTANT = "input", "const"
 
@@ -30,7 +30,8 @@ INPUT, CONSTANT = "input", "const"
 class Node:
     """One value of the program: a named input, a constant (``value``), or an equation
     ``primitive(*inputs, **params)`` (``inputs`` are node ids). ``flops`` is None when the
-    primitive has no FLOP count; ``backward`` marks a node a backward pass recorded."""
+    primitive has no FLOP count; ``backward`` marks a node a backward pass recorded; ``weak``
+    a value traced from Python numbers only (it promotes as they do)."""
 
     id: int
     op: str
@@ -44,6 +45,7 @@ class Node:
     flops: int | None = 0
     backward: bool = False
     value: Any = None
+    weak: bool = False
 
     is_op = property(lambda self: self.primitive is not None)
     type = property(lambda self: _type_text(self.shape, self.dtype))  # ``f64[20,209]``
@@ -57,9 +59,9 @@ class Node:
 
 
 class Program:
-    """A program: ``nodes`` in order (inputs, constants, then equations, a backward pass after
-    the forward one); ``inputs``/``outputs`` are node ids, ``value`` what ``f`` returned (numpy
-    arrays for Tensors), ``out_tree`` its structure. ``print(program)`` gives a jaxpr-like
+    """A program: ``nodes`` in order (inputs, constants, then equations in the order they
+    ran); ``inputs``/``outputs`` are node ids, ``value`` what ``f`` returned (numpy arrays for
+    Tensors), ``out_tree`` its structure. ``print(program)`` gives a jaxpr-like
     listing."""
 
     def __init__(self, nodes: list[Node], inputs: list[int], outputs: list[int],
@@ -74,62 +76,78 @@ class Program:
         return (f"{type(self).__name__}({len(self.ops)} ops{of_them}, {len(self.inputs)} inputs, "
                 f"{len(self.outputs)} outputs)")
 
+    def line(self, node: Node) -> str:
+        """The equation's line of the listing: ``c:f64[20,209] = add a b1``."""
+        arguments = " ".join(self.nodes[i].name for i in node.inputs)
+        return f"{node.name}:{node.type} = {node.label} {arguments}".rstrip()
+
+    def needed(self, roots: Sequence[int] | None = None, stop: Container[int] = ()) -> set[int]:
+        """The ids of the nodes ``roots`` (default: the outputs) depend on, themselves included;
+        the walk does not go past the ids in ``stop``."""
+        needed, stack = set(), list(self.outputs if roots is None else roots)
+        while stack:
+            i = stack.pop()
+            if i not in needed:
+                needed.add(i)
+                stack.extend(self.nodes[i].inputs if i not in stop else ())
+        return needed
+
     def __str__(self) -> str:
         header = " ".join(f"{self.nodes[i].name}:{self.nodes[i].type}" for i in self.inputs)
-        lines, in_backward = [f"{{ lambda {header}. let"], False
+        lines, phase = [f"{{ lambda {header}. let"], False
         for node in self.ops:
-            if node.backward and not in_backward:
-                lines.append("    # backward pass")
-                in_backward = True
-            arguments = " ".join(self.nodes[i].name for i in node.inputs)
-            lines.append(f"    {node.name}:{node.type} = {node.label} {arguments}")
+            if node.backward != phase:  # a backward pass begins, or ends
+                lines.append("    # backward pass" if node.backward else "    # after it")
+                phase = node.backward
+            lines.append(f"    {self.line(node)}")
         outputs = ", ".join(self.nodes[i].name for i in self.outputs)
         return "\n".join([*lines, f"  in ({outputs}) }}"])
 
 
-def is_input_leaf(leaf: Any) -> bool:
-    """Leaves that become a program's inputs: numeric arrays and Tensors. Python numbers (weakly
-    typed: an array would change promotion) and non-numeric leaves are passed as they are."""
+def is_input_leaf(leaf: Any, scalars: bool = False) -> bool:
+    """Leaves that become a program's inputs: numeric arrays and Tensors, and with ``scalars``
+    Python ints and floats (traced as weakly typed 0-d values, as ``jax.jit`` does). Other
+    leaves (bools, strings, None, numbers without ``scalars``) are passed as they are."""
+    if type(leaf) in (int, float):
+        return scalars
     return isinstance(leaf, (np.ndarray, Tensor, np.number)) and np.asarray(
-        value(leaf)).dtype.kind in "biuf"
+        leaf._data if type(leaf) is Tensor else leaf).dtype.kind in "biuf"
 
 
 def trace(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None = None,
           argnums: int | Sequence[int] | None = None, name: str | None = None,
-          kind: type[Program] | None = None) -> Program:
-    """Run ``f(*args)`` once as a program and return it (as a ``kind``, default ``Program``).
+          kind: type[Program] | None = None, scalars: bool = False) -> Program:
+    """Run ``f(*args, **kwargs)`` once as a program and return it (as a ``kind``, default
+    ``Program``).
 
-    Each input leaf (``is_input_leaf``) becomes an input named by its pytree path (``W1``; a
-    positional array ``x0``); float leaves of the arguments in ``argnums`` (default: all)
-    require grad. Reading an input's value in Python inside ``f`` is a ``TracedValueError``.
-    ``kind`` is the class returned (``graph.Graph`` adds inspection).
+    Each input leaf of ``args`` (``is_input_leaf``; with ``scalars`` Python numbers too) becomes
+    an input named by its pytree path (``W1``; a positional array ``x0``); float leaves of the
+    arguments in ``argnums`` (default: all) require grad. Reading an input's value in Python
+    inside ``f`` is a ``TracedValueError``. ``kind`` is the class returned (``graph.Graph``
+    adds inspection).
     """
     program = Trace(name or f"trace({getattr(f, '__name__', 'f')})")
     wanted = functional.check_argnums(tuple(range(len(args))) if argnums is None else argnums,
                                       len(args), "make_graph")
     names, inputs, traced_args = iter(argument_names(tuple(args))), [], []
-    forward: list[Tensor] = []
     for position, arg in enumerate(args):
         leaves, treedef = tree_flatten(arg)
-        for k, (leaf, leaf_name) in enumerate(zip(leaves, names)):
-            if is_input_leaf(leaf):
-                array = np.asarray(value(leaf))
-                leaves[k] = Tensor(array, array.dtype.kind == "f" and position in wanted, leaf_name)
-                leaves[k].program = program
+        for k, (item, leaf_name) in enumerate(zip(leaves, names)):
+            if is_input_leaf(item, scalars):
+                weak = type(item) in (int, float)
+                array = np.asarray(item._data if type(item) is Tensor else item)
+                grad = array.dtype.kind == "f" and position in wanted and not weak
+                leaves[k] = leaf(array, grad, 0, leaf_name, program, weak)
                 inputs.append(leaves[k])
         traced_args.append(tree_unflatten(treedef, leaves))
-    functional.output_hooks.append(forward.append)
-    try:
-        with switch("program", program), functional.tracing() as (_, tape):
-            result = f(*traced_args, **(kwargs or {}))
-    finally:
-        functional.output_hooks.remove(forward.append)
+    with switch("program", program), functional.tracing() as (_, tape):
+        result = f(*traced_args, **(kwargs or {}))
     leaves, out_tree = tree_flatten(result)
     paths = tree_paths(result)
-    outputs = [leaf if type(leaf) is Tensor else Tensor(numeric(leaf, f"{program.name}: the "
-               f"output '{path or 'at the top'}'")) for leaf, path in zip(leaves, paths)]
-    value_ = tree_unflatten(out_tree, [tensor.data for tensor in outputs])
-    return _build(kind, outputs, paths, value_, inputs, forward, out_tree, tape)
+    outputs = [item if type(item) is Tensor else Tensor(numeric(item, f"{program.name}: the "
+               f"output '{path or 'at the top'}'")) for item, path in zip(leaves, paths)]
+    value = tree_unflatten(out_tree, [tensor._data for tensor in outputs])
+    return _build(kind, outputs, paths, value, inputs, program.backward, out_tree, tape)
 
 
 def _walk(roots: Sequence[Any]) -> list[Any]:
@@ -153,37 +171,45 @@ def _walk(roots: Sequence[Any]) -> list[Any]:
 def recorded(tensor: Tensor, kind: type[Program] | None = None) -> Program:
     """The program recorded behind ``tensor``: its inputs are the leaves that require grad or
     have a ``name``; other leaves are constants."""
-    return _build(kind, [tensor], [""], tensor.data, [], [])
+    return _build(kind, [tensor], [""], tensor.concrete("graph()"), [], set())
 
 
 def _build(kind: type[Program] | None, outputs: list[Tensor], output_names: list[str], result: Any,
-           inputs: list[Tensor], forward_outputs: list[Tensor], out_tree: TreeDef | None = None,
+           inputs: list[Tensor], backward: set[int], out_tree: TreeDef | None = None,
            tape: list[Tensor] | None = None) -> Program:
-    order, listed = _walk(forward_outputs + outputs), {id(x) for x in inputs}
-    forward = {id(x) for x in _walk(forward_outputs)} if forward_outputs else None
-    live = {id(x) for x in order}  # the order the ops ran in, when known; dead ones dropped
-    ops = [x for x in (order if tape is None else tape) if _is_op(x) and id(x) in live]
-    backward = {id(x) for x in ops if forward is not None and id(x) not in forward}
-    ops = [x for x in ops if id(x) not in backward] + [x for x in ops if id(x) in backward]
+    """The Program of ``outputs``: inputs, constants, then the equations in the order they ran
+    (every one on the ``tape``, when given, as ``make_jaxpr`` lists them; else those leading to
+    the outputs); ``backward`` holds the ids of those a backward pass recorded. A transform's
+    ``identity`` of an input is not listed: its uses read the input."""
+    ran = [x for x in tape if _is_op(x)] if tape is not None else []
+    order, listed = _walk(outputs + ran), {id(x) for x in inputs}
+    ops_run = ran if tape is not None else [x for x in order if _is_op(x)]
+    same = {id(x): x.inputs[0] for x in ops_run if x.primitive is ops.identity}  # type: ignore
+    ops_run = [x for x in ops_run if id(x) not in same]
     leaves = inputs + [x for x in order if type(x) is Tensor and not _is_op(x) and (
         x.requires_grad or x.name is not None) and id(x) not in listed]
-    listed |= {id(leaf) for leaf in leaves}
+    listed |= {id(x) for x in leaves}
     constants = [x for x in order if not _is_op(x) and id(x) not in listed]
-    index = {id(x): i for i, x in enumerate(leaves + constants + ops)}
-    names = _names(leaves, len(ops))
-    nodes = [Node(i, INPUT, name, (), x.shape, x.dtype, x.requires_grad, value=x.data)
-             for i, (name, x) in enumerate(zip(names, leaves))]
-    for x in map(value, constants):
-        nodes.append(Node(len(nodes), CONSTANT, _constant_text(x), (), np.shape(x),
-                          np.asarray(x).dtype, False, value=x))
-    for name, x in zip(names[len(leaves):], ops):
+    index = {id(x): i for i, x in enumerate(leaves + constants + ops_run)}
+    for x in order:  # an identity reads as its input (itself maybe an identity: in order, before)
+        if id(x) in same:
+            index[id(x)] = index[id(same[id(x)])]
+    names = _names(leaves, len(ops_run))
+    nodes = [Node(i, INPUT, name, (), x.shape, x.dtype, x.requires_grad, value=x._data,
+                  weak=x.weak) for i, (name, x) in enumerate(zip(names, leaves))]
+    for x in constants:
+        array = x._data if type(x) is Tensor else x
+        nodes.append(Node(len(nodes), CONSTANT, _constant_text(array), (), np.shape(array),
+                          np.asarray(array).dtype, False, value=array,
+                          weak=type(x) in (int, float)))
+    for name, x in zip(names[len(leaves):], ops_run):
         primitive, arguments, params = x.primitive, x.inputs or (), x.params or {}
         assert primitive is not None
-        shapes = [np.shape(value(arg)) for arg in arguments]
+        shapes = [x.shape if type(x) is Tensor else np.shape(x) for x in arguments]
         flops = None if primitive.flops is None else primitive.flops(x.shape, *shapes, **params)
         nodes.append(Node(len(nodes), primitive.name, name, tuple(index[id(a)] for a in arguments),
                           x.shape, x.dtype, x.requires_grad, primitive, params, flops,
-                          id(x) in backward))
+                          id(x) in backward, weak=x.weak))
     return (kind or Program)(nodes, [index[id(x)] for x in leaves],
                              [index[id(x)] for x in outputs], list(output_names), result, out_tree)
 
@@ -208,29 +234,35 @@ def _text(item: Any) -> str:
         return _type_text((), item)[:-2]
     if isinstance(item, np.ndarray):
         return _type_text(item.shape, item.dtype)
+    if isinstance(item, str) and len(item) > 24:
+        return repr(item[:20] + "…")
     return "..." if item is Ellipsis else repr(item)
 
 
 def _constant_text(item: Any) -> str:
-    """A Python number as written (it is weakly typed); a 0-d array as ``1.0:f64[]``; any other
-    array by its type, ``f64[12288,209]``."""
+    """A Python number as written (it is weakly typed); a small array with its numbers,
+    ``1.0:f64[]`` or ``[0, 2]:i64[2]``; a larger one by its type, ``f64[12288,209]``."""
     if type(item) in (bool, int, float):
         text = repr(item)
         return text if len(text) <= 10 or not isinstance(item, float) else f"{item:.6g}"
     array = np.asarray(item)
-    return f"{_constant_text(array.item())}:{_type_text((), array.dtype)}" if array.ndim == 0 \
-        else _type_text(array.shape, array.dtype)
+    if array.ndim == 0:
+        return f"{_constant_text(array.item())}:{_type_text((), array.dtype)}"
+    if array.size <= 6:
+        numbers = np.array2string(array, separator=", ", precision=6).replace("\n", "")
+        return f"{numbers}:{_type_text(array.shape, array.dtype)}"
+    return _type_text(array.shape, array.dtype)
 
 
 def _names(leaves: list[Tensor], op_count: int) -> list[str]:
     """Listing names: each input's own name (else a generated one), then one per op."""
-    taken = {leaf.name for leaf in leaves} | {"in", "let", "lambda"}
+    taken = {x.name for x in leaves} | {"in", "let", "lambda"}
     generated = (name for length in itertools.count(1) for letters in itertools.product(
         string.ascii_lowercase, repeat=length) if (name := "".join(letters)) not in taken)
     names: list[str] = []
-    for leaf in leaves:
-        fresh = leaf.name is not None and leaf.name not in names
-        names.append(leaf.name if fresh else next(generated))  # type: ignore[arg-type]
+    for x in leaves:
+        fresh = x.name is not None and x.name not in names
+        names.append(x.name if fresh else next(generated))  # type: ignore[arg-type]
     return names + [next(generated) for _ in range(op_count)]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_nn.tensor import Primitive, Tensor, value
+from tinygrad_nn.tensor import Primitive, Tensor, dtype_of, shape_of
 
 __all__ = ["KEY_SHAPE", "bernoulli", "key", "normal", "permutation", "split", "uniform"]
 
@@ -41,8 +41,7 @@ def key(seed: int) -> np.ndarray:
 def _check_key(key: Any, caller: str) -> None:
     """A TypeError / ValueError unless ``key`` is one key: uint32 of shape (4,). Reads only the
     dtype and shape, never the values (which a traced program may not read)."""
-    array = np.asarray(value(key))
-    dtype, shape = array.dtype, array.shape
+    dtype, shape = dtype_of(key), shape_of(key)
     if dtype != np.uint32:
         hint = (" A key is not differentiable: grad and check_grads turn an integer argument "
                 "they differentiate into floats; leave the key out of argnums"
@@ -136,20 +135,17 @@ def bernoulli(key: Any, p: Any = 0.5, shape: int | Sequence[int] | None = None) 
     """Booleans of ``shape`` (default: p's shape), each True with probability ``p`` (a number or
     an array broadcasting to ``shape``)."""
     _check_key(key, "bernoulli")
-    probability = value(p)
-    if type(probability) is not np.ndarray:
-        probability = np.asarray(probability)
-    if probability.dtype.kind not in "biuf":
+    if dtype_of(p).kind not in "biuf":
         raise TypeError(f"random.bernoulli: p must be a number or a numeric array, got "
-                        f"{type(p).__name__} of dtype {probability.dtype}")
-    out_shape = np.shape(probability) if shape is None else _shape(shape, "bernoulli")
+                        f"{type(p).__name__} of dtype {dtype_of(p)}")
+    out_shape = shape_of(p) if shape is None else _shape(shape, "bernoulli")
     try:
-        fits = np.broadcast_shapes(np.shape(probability), out_shape) == out_shape
+        fits = np.broadcast_shapes(shape_of(p), out_shape) == out_shape
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"random.bernoulli: p of shape {np.shape(probability)} does not "
-                         f"broadcast to shape {out_shape}")
+        raise ValueError(f"random.bernoulli: p of shape {shape_of(p)} does not broadcast to "
+                         f"shape {out_shape}")
     return _draw(_bernoulli, key, p, shape=out_shape)
 
 

@@ -2,40 +2,49 @@
 
 A Tensor wraps a numpy array. Calling a Primitive on Tensors records an equation on its result,
 as a jaxpr does: ``primitive``, ``inputs`` (Tensors or constants) and ``params`` (plain data:
-axes, shapes, bounds, …). It is recorded when an input needs a gradient, or when the input
+axes, shapes, bounds, …). It is recorded when an input needs a gradient, or when an input
 belongs to a program being traced (``jit``, ``export_onnx``, ``make_graph``); otherwise the
-result is a constant. Tensor's operators and methods are the functions that ops.py (and
-autodiff.py: ``backward``) register in ``OPS`` by name, so this module imports nothing above it.
+result is a constant.
+
+The rule that keeps a traced program right: **a value computed from a function's inputs leaves
+the program only through a primitive.** Every door out of it is here, in one place: reading a
+traced Tensor's numbers in Python (``.data``, ``float()``, ``bool()``, ``np.asarray``, an index,
+an op's params) raises ``TracedValueError``; ``Tensor(x)`` and ``detach()`` of a traced value
+record ``stop_gradient``; and where numpy would silently drop a gradient (``np.asarray`` of a
+Tensor that requires grad, a list of such Tensors) the call is refused.
 """
 
 from __future__ import annotations
 
+import weakref
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 
 ArrayLike = Union["Tensor", np.ndarray, float, int, bool, Sequence[Any]]
 Rule = Callable[..., Any]
-OPS: dict[str, Callable[..., Any]] = {}  # name -> op, filled by the modules above
 UFUNCS: dict[np.ufunc, Primitive] = {}  # numpy's ufunc -> the first primitive computing it
 
 
 class State:
-    """What every op reads: recording on, anomaly checks, the open tape, the traced program."""
+    """What every op reads: recording on, anomaly checks, the open tape, the traced program,
+    and how many transforms are running their function (each marks its inputs with its bit)."""
 
-    record, anomaly = True, False
+    record, anomaly, depth = True, False, 0
     tape: list[Tensor] | None = None  # the nodes recorded while a transform or a trace runs
     program: Trace | None = None  # the program being traced, if any
 
 
 class Trace:
-    """A program being traced (``jit(f)``, ``make_graph``, ``export_onnx``): its Tensors carry
-    it, and reading their values in Python while it runs is an error naming ``name``."""
+    """A program being traced (``jit(f)``, ``make_graph``, ``export_onnx``): its Tensors carry it,
+    and must not be used once it ends. ``backward`` holds the ids of the nodes that backward
+    passes recorded (the listing marks them)."""
 
     def __init__(self, name: str):
-        self.name = name
+        self.name, self.backward = name, set[int]()
 
 
 @contextmanager
@@ -68,15 +77,62 @@ def is_grad_enabled() -> bool:
     return State.record
 
 
-def value(x: Any) -> Any:
-    """The numpy value behind a Tensor; anything else as it is."""
-    return x.data if type(x) is Tensor else x
+# ``detect_anomaly``: {id(node): (a weak reference to it, a checksum of each input array)}, so
+# that backward can tell an array changed in place after the forward pass (which would silently
+# change a gradient). An entry leaves with its node. (Not a WeakKeyDictionary: that compares
+# keys with ``==``, which is elementwise on Tensors.)
+FINGERPRINTS: dict[int, tuple[weakref.ref[Tensor], list[int]]] = {}
+
+
+def fingerprints(arrays: Sequence[Any]) -> list[int]:
+    return [zlib.crc32(np.ascontiguousarray(a).data) if isinstance(a, np.ndarray)
+            else 0 for a in arrays]
+
+
+def _remember(node: Tensor, arrays: Sequence[Any]) -> None:
+    key = id(node)
+    FINGERPRINTS[key] = (weakref.ref(node, lambda _: FINGERPRINTS.pop(key)), fingerprints(arrays))
+
+
+class TracedValueError(TypeError):
+    """A traced program's value read in Python: the program would silently depend on it."""
+
+
+class CheckError(ValueError):
+    """A check of the values that the program records (``ops.check_range``) failed: raised
+    alike by an eager call and by a ``jit`` replay."""
+
+
+def value(x: Any, what: str = "reading its values") -> Any:
+    """The numpy value behind a Tensor (a TracedValueError for a traced one); anything else as
+    it is."""
+    return x.concrete(what) if type(x) is Tensor else x
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """x's shape, read without its values (a traced Tensor has one too)."""
+    return x._data.shape if type(x) is Tensor else np.shape(x)
+
+
+def dtype_of(x: Any) -> np.dtype[Any]:
+    """x's dtype, read without its values."""
+    return x._data.dtype if type(x) is Tensor else np.asarray(x).dtype
+
+
+def _gradient_kept(x: Any) -> bool:
+    """A Tensor whose values would lose something as plain numbers: it needs a gradient, or it
+    belongs to a traced program."""
+    return type(x) is Tensor and (x.requires_grad or x.program is not None)
 
 
 def numeric(x: Any, what: str) -> np.ndarray:
     """``x`` as a numeric (bool, int or float) array, or a TypeError naming ``what``."""
+    if type(x) in (list, tuple) and any(map(_gradient_kept, x)):
+        raise TypeError(f"{what}: a list holding Tensors that require grad or are traced; numpy "
+                        "would read their numbers and drop the gradient. Join them with "
+                        "tg.stack([...]) (tg.stop_gradient(tg.stack([...])) for a constant)")
     try:
-        array = np.asarray(value(x))
+        array = np.asarray(value(x, what))
         got = f"{type(x).__name__} of dtype {array.dtype}"
     except ValueError:  # numpy's "inhomogeneous shape"
         array, got = np.empty(0, object), f"a ragged nested {type(x).__name__} (rows differ)"
@@ -92,10 +148,6 @@ def check_finite(array: Any, message: str) -> None:
         raise FloatingPointError(f"detect_anomaly: {message.format(kind=kind)}")
 
 
-class TracedValueError(TypeError):
-    """A traced program's value read in Python: the program would silently depend on it."""
-
-
 class Primitive:
     """An op the engine records: ``impl(*arrays, **params)`` computes it with numpy.
 
@@ -105,18 +157,26 @@ class Primitive:
     any number of inputs, ``vjps`` is a function of the position giving the rule; ``vjps=None``
     means no gradient at all (comparisons). ``math`` is the rule as a formula;
     ``flops(out_shape, *in_shapes, **params)`` counts FLOPs (None: no count known); ``error``
-    explains numpy's errors with ``{shapes}``, ``{error}`` and the params; ``out`` says that
-    ``impl`` takes ``out=`` (for ``jit``'s buffers).
+    explains numpy's errors with ``{shapes}``, ``{error}`` and the params.
+
+    Facts ``jit`` plans with: ``out``, impl takes ``out=`` (writes into a given buffer);
+    ``fresh``, impl returns a new array, never an input or a view of one (a primitive not
+    known to be fresh is taken to alias its inputs: a user's impl may return ``x`` itself);
+    ``elementwise``, each output element depends on the same element of the (broadcast)
+    inputs, so the result may be written into an input that dies there.
     """
 
-    __slots__ = ("error", "flops", "impl", "math", "name", "out", "ruled", "vjps")
+    __slots__ = ("elementwise", "error", "flops", "fresh", "impl", "math", "name", "out", "ruled",
+                 "vjps")
 
     def __init__(self, name: str, impl: Callable[..., Any],
                  vjps: Sequence[Rule | None] | Callable[[int], Rule] | None = (), math: str = "",
                  flops: Callable[..., int] | None = None,
-                 error: str = "{error} (input shapes {shapes})", out: bool = False):
+                 error: str = "{error} (input shapes {shapes})", *, out: bool = False,
+                 fresh: bool = False, elementwise: bool = False):
         self.name, self.impl, self.vjps, self.math = name, impl, vjps, math
         self.flops, self.error, self.out = flops, error, out
+        self.fresh, self.elementwise = fresh or out, elementwise
         # Inputs from ``ruled`` on may lack a rule: checked at the call, when one needs a gradient.
         self.ruled = (vjps + (None,)).index(None) if type(vjps) is tuple else 1 << 30
         if isinstance(impl, np.ufunc):  # so that `array + tensor` (numpy's call) records it
@@ -139,14 +199,20 @@ class Primitive:
         arrays, needs, traces, program, plain = [], False, 0, None, False
         for x in inputs:
             if type(x) is Tensor:
-                arrays.append(x.data)
+                arrays.append(x._data)
                 if x.requires_grad:
                     needs, traces = True, traces | x.traces
-                if x.program is not None and x.program is State.program:
-                    program = x.program
+                if x.program is not None:
+                    program = x.in_trace(self.name)
             else:  # an array, a number, a list: maybe not numbers, so the result is checked
                 arrays.append(x)
                 plain = True
+        for key, param in params.items():
+            if type(param) is Tensor:
+                param.concrete(f"{self.name}'s param {key}")  # traced: raises
+                raise TypeError(f"{self.name}: param {key} is a Tensor; params are plain numbers "
+                                "and shapes (their gradient would be lost): pass numbers")
+        weak = program is not None and _weak(inputs, arrays)
         if needs and len(inputs) > self.ruled:
             rules = self.vjps + (None,) * len(inputs)  # type: ignore[operator]
             for position, x in enumerate(inputs):
@@ -161,13 +227,16 @@ class Primitive:
             if plain and data.dtype.kind not in "biuf":
                 raise TypeError(f"it gave {data.dtype} values, not numbers")
         except (ValueError, IndexError, TypeError) as error:
+            if isinstance(error, (TracedValueError, CheckError)):
+                raise
             for position, x in enumerate(inputs):
-                numeric(x, f"{self.name}: input {position}")
+                if type(x) is not Tensor:  # a Tensor holds numbers (and a traced one may not
+                    numeric(x, f"{self.name}: input {position}")  # be read)
             shapes = " and ".join(str(np.shape(a)) for a in arrays)
             text = f"{self.name}: {self.error.format(shapes=shapes, error=error, **params)}"
             raise (IndexError if isinstance(error, IndexError) else ValueError)(text) from None
-        out = Tensor.__new__(Tensor)
-        out.data, out.grad, out.name, out.program = data, None, None, program
+        out = object.__new__(Tensor)
+        out._data, out.grad, out.name, out.program, out.weak = data, None, None, program, weak
         out.requires_grad = grad = needs and self.vjps is not None and State.record
         if grad or program is not None:
             out.primitive, out.inputs, out.params, out.arrays = self, inputs, params, arrays
@@ -179,16 +248,25 @@ class Primitive:
             out.traces = 0
         if State.anomaly:
             self.check_anomaly(arrays, data)
+            if out.primitive is not None:
+                _remember(out, arrays)
         return out
 
 
-def _method(op: str, reflected: bool = False, binary: bool = False) -> Callable[..., Tensor]:
-    """A Tensor method calling the op registered as ``op`` (``reflected``: operands swapped)."""
-    if reflected:
-        return lambda self, other: OPS[op](other, self)
-    if binary:  # the operators: no argument packing on the hot path
-        return lambda self, other: OPS[op](self, other)
-    return lambda self, *args, **params: OPS[op](self, *args, **params)
+def _weak(inputs: tuple[Any, ...], arrays: list[Any]) -> bool:
+    """In a traced program: whether the result is weakly typed (computed from Python numbers
+    only, as in JAX), after giving ``arrays`` the Python numbers of the weak inputs, so that
+    numpy promotes as it does for the numbers themselves (float32 stays float32)."""
+    weak = True
+    for position, x in enumerate(inputs):
+        if type(x) is Tensor and x.weak:
+            arrays[position] = x._data.item()
+        elif type(x) not in (int, float):
+            weak = False
+    return weak
+
+
+_SET_BY_OPS: Callable[..., Tensor] = cast("Callable[..., Tensor]", None)  # declares them
 
 
 def _read(convert: Callable[[np.ndarray], Any], what: str) -> Callable[[Tensor], Any]:
@@ -208,60 +286,114 @@ def _read(convert: Callable[[np.ndarray], Any], what: str) -> Callable[[Tensor],
 
 
 class Tensor:
-    """An n-d array that records the ops applied to it, for reverse-mode autodiff."""
+    """An n-d array that records the ops applied to it, for reverse-mode autodiff.
 
-    __slots__ = ("__weakref__", "arrays", "data", "grad", "inputs", "name", "params",
-                 "primitive", "program", "requires_grad", "traces")
+    ``Tensor(data, requires_grad=False, name=None)``: a leaf holding ``data``'s numbers (an int
+    leaf that requires grad becomes float64). ``Tensor(t)`` of a Tensor is ``t``'s values as a
+    constant: gradients stop there (``tg.stop_gradient``); in a traced program it is recomputed
+    on every call.
+    """
+
+    __slots__ = ("__weakref__", "_data", "arrays", "grad", "inputs", "name", "params",
+                 "primitive", "program", "requires_grad", "traces", "weak")
+    _data: np.ndarray  # the numbers: read through ``value``/``.data``, which guard traced ones
     grad: np.ndarray | Tensor | None  # a Tensor after backward(create_graph=True)
     primitive: Primitive | None  # None for a leaf or a constant
     inputs: tuple[Any, ...] | None  # None for a leaf, and once backward released the node
     arrays: list[Any] | None  # the inputs' numpy values, which the rules read
     params: dict[str, Any] | None
     program: Trace | None  # the program trace this belongs to
-    # and ``traces``: one bit per functional transform whose inputs this depends on
+    weak: bool  # traced from a Python number (weakly typed: it does not promote float32)
+    name: str | None
+    requires_grad: bool
+    traces: int  # one bit per functional transform whose inputs this depends on
 
-    def __init__(self, data: ArrayLike, requires_grad: bool = False, name: str | None = None):
+    def __new__(cls, data: ArrayLike, requires_grad: bool = False,
+                name: str | None = None) -> Tensor:
+        if type(data) is Tensor and data.program is not None:
+            if requires_grad:
+                raise TracedValueError(f"{data.program.name}: Tensor(x, requires_grad=True) of a "
+                                       "traced value; differentiate with tg.grad inside jit")
+            out = stop_gradient(data)
+            out.name = name
+            return out
         array = numeric(data, "Tensor: data")
         # a leaf that requires grad is a float (ints become float64, as torch.tensor(…).float())
-        self.data = array.astype(np.float64) if requires_grad and array.dtype.kind != "f" else array
-        self.grad, self.requires_grad, self.name, self.traces = None, bool(requires_grad), name, 0
-        self.primitive = self.inputs = self.params = self.arrays = self.program = None
+        return leaf(array.astype(np.float64) if requires_grad and array.dtype.kind != "f"
+                    else array, bool(requires_grad), 0, name)
 
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+    size = property(lambda self: self._data.size)
     is_leaf = property(lambda self: self.primitive is None)
     op = property(lambda self: None if self.primitive is None else self.primitive.name)
     __hash__ = object.__hash__  # `==` is elementwise: identity is the hash, as for arrays in dicts
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d Tensor")
+        return (self[i] for i in range(len(self._data)))
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
-        body = np.array2string(self.data, precision=4, threshold=6, edgeitems=2)
         op = f", op={self.op}" if self.primitive else ""
+        if self.program is not None:  # its numbers are the trace's, not a later call's
+            return f"Tensor(traced, shape={self.shape}, dtype={self.dtype}{grad}{op})"
+        body = np.array2string(self._data, precision=4, threshold=6, edgeitems=2)
         return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}{grad}{op})"
 
-    # --- its values in Python: never while its program is traced ------------------------------
-    def concrete(self, what: str) -> np.ndarray:
-        """``data`` for ``what`` (``float()``, …); a TracedValueError inside a program trace."""
-        if self.program is not None and self.program is State.program:
+    # --- its values in Python: never while (or after) its program is traced ---------------------
+    def in_trace(self, what: str) -> Trace:
+        """This Tensor's program, which must be the one being traced now."""
+        program = self.program
+        assert program is not None
+        if program is not State.program:
             raise TracedValueError(
-                f"{self.program.name}: {what} reads the value of a traced Tensor (shape "
-                f"{self.shape}) in Python, so the program would silently keep this call's value. "
-                "Compute with the ops instead (tg.where(condition, x, y) for a choice), or make "
-                "the argument static (static_argnums)")
-        return self.data
+                f"{what}: a Tensor of the traced program {program.name} is used outside it (kept "
+                "in a global, a list or a closure while tracing?): its numbers are those of the "
+                "tracing call only. Return it from the function instead")
+        return program
 
-    numpy = _read(np.asarray, ".numpy()")
+    def concrete(self, what: str) -> np.ndarray:
+        """``data`` for ``what`` (``float()``, …); a TracedValueError for a traced Tensor."""
+        if self.program is not None:
+            program = self.in_trace(what)
+            raise TracedValueError(
+                f"{program.name}: {what} reads the value of a traced Tensor (shape {self.shape}) "
+                "in Python, so the program would silently keep this call's value. Compute with "
+                "the ops instead (tg.where(condition, x, y) for a choice), or make the argument "
+                "static (static_argnums)")
+        return self._data
+
+    @property
+    def data(self) -> np.ndarray:
+        """The numbers, as a numpy array (the Tensor's own: not a copy)."""
+        return self.concrete(".data")
+
+    @data.setter
+    def data(self, array: ArrayLike) -> None:
+        self.concrete(".data =")
+        self._data = numeric(array, "Tensor.data")
+
+    def numpy(self) -> np.ndarray:
+        """The numbers as a numpy array (the Tensor's own, as ``.data``)."""
+        return self.concrete(".numpy()")
+
     item = _read(np.ndarray.item, ".item()")
     __bool__ = _read(bool, "bool() (an `if`, `and`, `or` or `while` on it)")
     __float__, __int__ = _read(float, "float()"), _read(int, "int()")
+    __index__ = _read(lambda a: a.__index__(), "an index (range(), a shape, a slice, a list index)")
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         data = self.concrete("np.asarray()")
+        if self.requires_grad:
+            raise TypeError("np.asarray() of a Tensor that requires grad: numpy would compute on "
+                            "its numbers and drop the gradient. Use the tinygrad_nn ops, or "
+                            ".data (or tg.stop_gradient) to leave the graph on purpose")
         return data.astype(dtype) if dtype is not None else data.copy() if copy else data
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -274,13 +406,15 @@ class Tensor:
         return _plain_numpy(f"np.{func.__name__}", func, args, kwargs)
 
     def detach(self) -> Tensor:
-        """The same data as a constant: gradients stop here."""
-        return Tensor(self.data)
+        """The same values as a constant: gradients stop here (``tg.stop_gradient``)."""
+        return stop_gradient(self)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if self.primitive is not None:
+        if self.primitive is not None or self.program is not None:
             raise ValueError("requires_grad_: only a leaf tensor can change requires_grad")
-        self.__init__(self.data, requires_grad, self.name)  # type: ignore[misc]
+        if requires_grad and self._data.dtype.kind != "f":
+            self._data = self._data.astype(np.float64)
+        self.requires_grad = bool(requires_grad)
         return self
 
     def zero_grad(self) -> None:
@@ -289,46 +423,54 @@ class Tensor:
     def __pos__(self) -> Tensor:
         return self
 
-    # --- operators and methods: the ops registered under these names ---------------------------
-    __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__ = (
-        _method(op, binary=True) for op in ("add", "sub", "mul", "div", "power", "matmul"))
-    __radd__, __rsub__, __rmul__, __rtruediv__, __rpow__, __rmatmul__ = (
-        _method(op, reflected=True) for op in ("add", "sub", "mul", "div", "power", "matmul"))
-    __neg__, __abs__, __getitem__ = _method("neg"), _method("abs"), _method("getitem")
-    __lt__, __le__, __gt__, __ge__, __eq__, __ne__ = (  # type: ignore[assignment]
-        _method(op) for op in ("less", "less_equal", "greater", "greater_equal", "equal",
-                               "not_equal"))
-    T = property(_method("transpose"))
-    mT = property(lambda self: OPS["swapaxes"](self, -1, -2))  # noqa: N815 (numpy's name)
-    (backward, graph, exp, log, sqrt, abs, relu, sigmoid, tanh, softplus, log_sigmoid, clip, sum,
-     mean, max, argmax, reshape, flatten, astype, transpose, swapaxes, broadcast_to) = (
-        _method(op) for op in ("backward", "graph", "exp", "log", "sqrt", "abs", "relu", "sigmoid",
-                               "tanh", "softplus", "log_sigmoid", "clip", "sum", "mean", "max",
-                               "argmax", "reshape", "flatten", "astype", "transpose", "swapaxes",
-                               "broadcast_to"))
+    # Operators and methods: the ops under numpy's names, assigned where they are defined
+    # (ops.py: ``Tensor.__add__ = ...``; autodiff.py ``backward``, graph.py ``graph``).
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = _SET_BY_OPS
+    __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = _SET_BY_OPS
+    __abs__ = __getitem__ = __lt__ = __le__ = __gt__ = __ge__ = _SET_BY_OPS
+    __eq__ = __ne__ = _SET_BY_OPS  # type: ignore[assignment]  # elementwise, as numpy's
+    exp = log = sqrt = abs = relu = sigmoid = tanh = softplus = _SET_BY_OPS
+    backward: Callable[..., None]
+    graph: Callable[..., Any]
+    log_sigmoid = clip = sum = mean = max = argmax = reshape = flatten = astype = _SET_BY_OPS
+    transpose = swapaxes = broadcast_to = _SET_BY_OPS
+    T: Tensor
+    mT: Tensor  # noqa: N815 (numpy's name)
 
 
 def _plain_numpy(name: str, function: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     """A numpy function on Tensors' values; an error where it would drop a gradient."""
-
-    def plain(item: Any) -> Any:
-        if type(item) is Tensor:
-            if name in ("np.shape", "np.ndim", "np.size", "np.result_type"):
-                return item.data  # what it is, not its values
-            if item.requires_grad:
-                raise TypeError(f"{name} got a Tensor that requires grad: numpy would compute on "
-                                "its values and drop the gradient. Use the tinygrad_nn op (tg.sum, "
-                                "tg.exp, …), or pass t.detach() to leave the graph on purpose")
-            return item.concrete(name)
-        return type(item)(plain(part) for part in item) if type(item) in (list, tuple) else item
-
-    return function(*plain(tuple(args)), **{key: plain(v) for key, v in kwargs.items()})
+    return function(*_plain(name, tuple(args)), **{k: _plain(name, v) for k, v in kwargs.items()})
 
 
-def input_leaf(data: np.ndarray, traces: int) -> Tensor:
-    """A leaf that requires grad around a float array (a transform's input), made without the
-    checks its caller already made."""
-    out = Tensor.__new__(Tensor)
-    out.data, out.grad, out.name, out.requires_grad, out.traces = data, None, None, True, traces
-    out.primitive = out.inputs = out.params = out.arrays = out.program = None
+def _plain(name: str, item: Any) -> Any:
+    """``item`` with its Tensors as their numbers (a module function, not a closure calling
+    itself: that would be a reference cycle per call)."""
+    if type(item) is Tensor:
+        if name in ("np.shape", "np.ndim", "np.size", "np.result_type"):
+            return item._data  # what it is, not its values
+        if item.requires_grad:
+            raise TypeError(f"{name} got a Tensor that requires grad: numpy would compute on its "
+                            "values and drop the gradient. Use the tinygrad_nn op (tg.sum, "
+                            "tg.exp, …), or pass t.detach() to leave the graph on purpose")
+        return item.concrete(name)
+    if type(item) in (list, tuple):
+        return type(item)(_plain(name, part) for part in item)
+    return item
+
+
+def leaf(data: np.ndarray, requires_grad: bool, traces: int, name: str | None = None,
+         program: Trace | None = None, weak: bool = False) -> Tensor:
+    """A leaf around an array its caller already checked (a transform's or a trace's input)."""
+    out = object.__new__(Tensor)
+    out._data, out.grad, out.name, out.requires_grad, out.traces = data, None, name, \
+        requires_grad, traces
+    out.primitive = out.inputs = out.params = out.arrays = None
+    out.program, out.weak = program, weak
     return out
+
+
+# The one primitive the ground floor needs: ``Tensor(t)`` and ``detach()`` of a traced value
+# are this equation, so a replay recomputes them. It returns its input: no copy.
+stop_gradient = Primitive("stop_gradient", lambda x: x, None,
+                          "no gradient: the values, as a constant", lambda out, x: 0)
