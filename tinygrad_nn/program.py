@@ -140,8 +140,11 @@ def trace(f: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | N
                 leaves[k] = leaf(array, grad, 0, leaf_name, program, weak)
                 inputs.append(leaves[k])
         traced_args.append(tree_unflatten(treedef, leaves))
-    with switch("program", program), functional.tracing() as (_, tape):
-        result = f(*traced_args, **(kwargs or {}))
+    try:
+        with switch("program", program), functional.tracing() as (_, tape):
+            result = f(*traced_args, **(kwargs or {}))
+    finally:
+        program.active = False
     leaves, out_tree = tree_flatten(result)
     paths = tree_paths(result)
     outputs = [item if type(item) is Tensor else Tensor(numeric(item, f"{program.name}: the "

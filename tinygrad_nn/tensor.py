@@ -39,12 +39,14 @@ class State:
 
 
 class Trace:
-    """A program being traced (``jit(f)``, ``make_graph``, ``export_onnx``): its Tensors carry it,
-    and must not be used once it ends. ``backward`` holds the ids of the nodes that backward
-    passes recorded (the listing marks them)."""
+    """A program being traced (``jit(f)``, ``make_graph``, ``export_onnx``, ``vmap``): its Tensors
+    carry it, and must not be used once it ends (``active`` False). A trace begun inside another
+    is ``depth`` deeper: an op on Tensors of both belongs to the inner one. ``backward`` holds the
+    ids of the nodes that backward passes recorded (the listing marks them)."""
 
     def __init__(self, name: str):
-        self.name, self.backward = name, set[int]()
+        self.name, self.backward, self.active = name, set[int](), True
+        self.depth: int = 0 if State.program is None else State.program.depth + 1
 
 
 @contextmanager
@@ -202,8 +204,8 @@ class Primitive:
                 arrays.append(x._data)
                 if x.requires_grad:
                     needs, traces = True, traces | x.traces
-                if x.program is not None:
-                    program = x.in_trace(self.name)
+                if x.program is not None and (program is None or x.program is not program):
+                    program = x.in_trace(self.name, program)
             else:  # an array, a number, a list: maybe not numbers, so the result is checked
                 arrays.append(x)
                 plain = True
@@ -347,16 +349,16 @@ class Tensor:
         return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}{grad}{op})"
 
     # --- its values in Python: never while (or after) its program is traced ---------------------
-    def in_trace(self, what: str) -> Trace:
-        """This Tensor's program, which must be the one being traced now."""
+    def in_trace(self, what: str, other: Trace | None = None) -> Trace:
+        """This Tensor's program, which must still be traced; or ``other``, when it is deeper."""
         program = self.program
         assert program is not None
-        if program is not State.program:
+        if not program.active:
             raise TracedValueError(
                 f"{what}: a Tensor of the traced program {program.name} is used outside it (kept "
                 "in a global, a list or a closure while tracing?): its numbers are those of the "
                 "tracing call only. Return it from the function instead")
-        return program
+        return other if other is not None and other.depth > program.depth else program
 
     def concrete(self, what: str) -> np.ndarray:
         """``data`` for ``what`` (``float()``, …); a TracedValueError for a traced Tensor."""
