@@ -325,3 +325,10 @@ def test_layer_names() -> None:
     assert [layer_of(name) for name in ("W1", "b12", "x0", "x1", "W", "layers[0].W")] == [
         "1", "12", None, None, None, "layers[0]",
     ]
+
+
+def test_collapse_says_when_no_input_names_a_layer() -> None:
+    graph = tg.make_graph(lambda w, x: tg.relu(w @ x).sum())(np.ones((2, 3)), np.ones((3, 4)))
+    with pytest.warns(UserWarning, match="no input's name gives a layer"):
+        graph.to_dot(collapse=True)
+    assert "layer x0" in graph.to_dot(collapse=lambda name: name if name == "x0" else None)

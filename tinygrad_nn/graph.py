@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,10 @@ class Graph(Program):
                               "'tinygrad_nn[graph]'") from None
         key = layer_of if collapse is True else (collapse or None)
         groups = self._groups(key) if key is not None else {}
+        if key is not None and not groups:
+            warnings.warn("collapse: no input's name gives a layer (W1, b1, layers[0].W, …), so "
+                          "every op is drawn; pass collapse=a function of a name giving its layer",
+                          stacklevel=3)
         boxes = {group: f"layer{k}" for k, group in enumerate(dict.fromkeys(
             groups[node.id] for node in self.ops if node.id in groups))}
         drawn = {i: boxes[groups[i]] if i in groups else f"n{i}" for i in range(len(self.nodes))}
