@@ -420,7 +420,8 @@ def test_an_interrupted_run_still_evaluates_saves_and_plots_what_it_reached(
 
 
 def test_ctrl_c_in_a_real_run_keeps_what_was_reached(no_data: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # two would fight for 2 cores
     env.pop(DATA_ENV_VAR, None)
     argv = [sys.executable, str(EXAMPLE), "--synthetic", "--model", "two-layer",
             "--iterations", "1000000", "--no-plots", "--save", "kept.npz"]

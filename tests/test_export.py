@@ -394,7 +394,10 @@ def real() -> CatDataset:
 
 
 @needs_onnx
-@pytest.mark.parametrize("dtype, iterations", [(np.float64, 2500), (np.float32, 300)])
+@pytest.mark.parametrize("dtype, iterations", [
+    pytest.param(np.float64, 2500, marks=pytest.mark.slow),  # the course's full run
+    (np.float32, 300),
+])
 def test_the_exported_cat_net_labels_the_50_test_pictures_as_the_engine(
         real: CatDataset, dtype: Any, iterations: int) -> None:
     """float64: the course's full run (~15 s), 80 % in both runtimes; float32: a short one."""
