@@ -35,7 +35,6 @@ import numpy as np
 import tinygrad_nn as tg
 from tinygrad_nn import nn
 from tinygrad_nn.data import (
-    DATA_ENV_VAR,
     CatDataset,
     DataError,
     flatten_images,
@@ -273,8 +272,7 @@ def load_data(args: argparse.Namespace) -> tuple[CatDataset, str]:
             print(f"Data: {data_dir} ({len(dataset.train_y[0])} train, "
                   f"{len(dataset.test_y[0])} test pictures)")
             return dataset, "the course's cat pictures"
-        unset = "" if os.environ.get(DATA_ENV_VAR) else f"; ${DATA_ENV_VAR} is not set"
-        print(f"Data: the course's files were not found: {missing_data()}{unset}")
+        print(f"Data: the course's files were not found: {missing_data()}")
     print(f"Data: {'--synthetic: ' if args.synthetic else ''}using a generated stand-in set of "
           "the same shapes (coloured discs, not cats: the figures will not be the course's; "
           "see data/README.md)")
