@@ -67,7 +67,8 @@ def numpy_gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray)
             dZ = np.where(Z > 0, dA, 0)
         grads[f"W{layer}"] = np.dot(dZ, A_prev.T) / m
         grads[f"b{layer}"] = np.sum(dZ, axis=1, keepdims=True) / m
-        dA = np.dot(params[f"W{layer}"].T, dZ)
+        if layer > 1:  # the course also computes dA0, the gradient of X, and never reads it
+            dA = np.dot(params[f"W{layer}"].T, dZ)
     return numpy_cost(AL, Y), grads
 
 
