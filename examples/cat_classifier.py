@@ -12,10 +12,13 @@ fresh machine; the run says which file it missed where, and the plots say which 
 On the course's data the deep net reproduces the course: cost 0.771749 at iteration 0 and
 0.092878 at 2400, train accuracy 0.9856, test 0.80 (two-layer: 0.693050 → 0.048555, 1.00, 0.72).
 
-Every flag and path is checked before training starts. A --load file brings its own model and
-dtype. Ctrl-C during training stops after the current step: the parameters reached are still
-evaluated, saved (--save) and plotted. Plots need matplotlib (``pip install -e '.[examples]'``);
-without it they are skipped.
+Every flag and path is checked before training starts (--save by writing a file there and
+removing it); should saving fail after training all the same, the parameters are written to the
+current directory, --out or the temporary directory instead, and the run says where. A --load
+file brings its own model and dtype. Ctrl-C during training stops after the current step: the
+parameters reached are still evaluated, saved (--save) and plotted. The run starts with the BLAS
+library and its threads, and ends with the time training took. Plots need matplotlib (``pip
+install -e '.[examples]'``); without it they are skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Sequence
@@ -35,7 +39,6 @@ import numpy as np
 import tinygrad_nn as tg
 from tinygrad_nn import nn
 from tinygrad_nn.data import (
-    DATA_ENV_VAR,
     CatDataset,
     DataError,
     flatten_images,
@@ -70,6 +73,7 @@ class Run:
     planned: int = 0  # iterations asked for
     interrupted: bool = False
     loaded_from: Path | None = None
+    seconds: float = 0.0  # spent training
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -147,10 +151,36 @@ def check_save_target(path: str) -> Path:
         raise UsageError(f"--save: {target} is a directory; give a file name such as "
                          f"{target / 'params.npz'}")
     check_writable_dir(target.parent, "--save")
+    probe_writable(target.parent, "--save")
     return target
 
 
-def read_picture(path: str) -> np.ndarray:
+def probe_writable(directory: Path, flag: str) -> None:
+    """Make ``directory`` and a file in it, then remove the file: permissions alone do not tell
+    (a read-only mount, a full disk, quotas, root's rights), an attempt does."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".cat_classifier-probe-", dir=directory)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:  # its text would name the probe, a file the user never asked for
+        raise UsageError(f"{flag}: cannot write in {directory} ({reason(error)})") from None
+
+
+def reason(error: OSError) -> str:
+    """What went wrong, without the file names that ``str(error)`` adds."""
+    return error.strerror or type(error).__name__
+
+
+@dataclass
+class Picture:
+    """A picture to classify, as the network sees pictures, and what was done to make it so."""
+
+    pixels: np.ndarray  # (64, 64, 3) uint8, RGB
+    changes: str  # "" when the file was 64×64 RGB already
+
+
+def read_picture(path: str) -> Picture:
     """The picture as the network sees pictures: (64, 64, 3) uint8, RGB."""
     try:
         from PIL import Image, UnidentifiedImageError
@@ -164,9 +194,18 @@ def read_picture(path: str) -> np.ndarray:
     try:
         with Image.open(picture) as image:
             # 64×64 RGB as the training pictures: resize, and drop any alpha channel.
-            return np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.LANCZOS))
+            pixels = image.convert("RGB").resize((64, 64), Image.Resampling.LANCZOS)
+            return Picture(np.asarray(pixels), picture_changes(image.size, image.mode))
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise UsageError(f"--predict: cannot read {picture} as a picture ({error})") from None
+
+
+def picture_changes(size: tuple[int, int], mode: str) -> str:
+    """What makes a (width, height) picture of PIL ``mode`` a 64×64 RGB one, in words."""
+    changes = [] if mode == "RGB" else [f"converted from {mode} to RGB"]
+    if size != (64, 64):
+        changes.append(f"resized from {size[0]}×{size[1]} to 64×64")
+    return " and ".join(changes)
 
 
 def model_name(layer_dims: list[int]) -> str:
@@ -200,7 +239,7 @@ class Checked:
     """What the checks before training found."""
 
     save: Path | None
-    picture: np.ndarray | None
+    picture: Picture | None
     plots: bool
     loaded: Run | None
     export: Path | None = None
@@ -261,8 +300,17 @@ def export(path: Path, params: dict[str, np.ndarray], train_x: np.ndarray, test_
 # --------------------------------------------------------------------------- data and training
 
 
-def load_data(args: argparse.Namespace) -> tuple[CatDataset, str]:
-    """The course's files if found, else the stand-in (saying why); and a title for plots."""
+@dataclass
+class Data:
+    """The pictures, and which set they are."""
+
+    dataset: CatDataset
+    title: str  # for plots
+    stand_in: bool
+
+
+def load_data(args: argparse.Namespace) -> Data:
+    """The course's files if found, else the stand-in (saying why)."""
     if not args.synthetic:
         data_dir = resolve_data_dir(args.data)
         if data_dir is not None:
@@ -272,13 +320,13 @@ def load_data(args: argparse.Namespace) -> tuple[CatDataset, str]:
                 raise UsageError(f"--data: {error}" if args.data else str(error)) from None
             print(f"Data: {data_dir} ({len(dataset.train_y[0])} train, "
                   f"{len(dataset.test_y[0])} test pictures)")
-            return dataset, "the course's cat pictures"
-        unset = "" if os.environ.get(DATA_ENV_VAR) else f"; ${DATA_ENV_VAR} is not set"
-        print(f"Data: the course's files were not found: {missing_data()}{unset}")
+            return Data(dataset, "the course's cat pictures", stand_in=False)
+        print(f"Data: the course's files were not found: {missing_data()}")
     print(f"Data: {'--synthetic: ' if args.synthetic else ''}using a generated stand-in set of "
           "the same shapes (coloured discs, not cats: the figures will not be the course's; "
           "see data/README.md)")
-    return synthetic_catvnoncat(), "the generated stand-in set (not the course's pictures)"
+    return Data(synthetic_catvnoncat(), "the generated stand-in set (not the course's pictures)",
+                stand_in=True)
 
 
 def train(args: argparse.Namespace, dtype: np.dtype[np.floating], train_x: np.ndarray,
@@ -304,12 +352,12 @@ def train(args: argparse.Namespace, dtype: np.dtype[np.floating], train_x: np.nd
     except KeyboardInterrupt:
         run.interrupted = True
     run.interrupted = run.interrupted or len(run.costs) < args.iterations
-    seconds = time.perf_counter() - start
+    run.seconds = time.perf_counter() - start
     if run.interrupted:
         print(f"Interrupted (Ctrl-C) after {len(run.costs)} of {args.iterations} iterations, "
-              f"{seconds:.1f} s: evaluating, saving and plotting the parameters reached")
+              f"{run.seconds:.1f} s: evaluating, saving and plotting the parameters reached")
     else:
-        print(f"Trained {args.iterations} iterations in {seconds:.1f} s")
+        print(f"Trained {args.iterations} iterations in {run.seconds:.1f} s")
     return run
 
 
@@ -317,11 +365,12 @@ def class_name(classes: np.ndarray, label: int) -> str:
     return bytes(classes[label]).decode("utf-8")
 
 
-def report_accuracy(name: str, params: dict[str, np.ndarray], X: np.ndarray,
-                    Y: np.ndarray) -> np.ndarray:
+def report_accuracy(name: str, params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray,
+                    stand_in: bool) -> np.ndarray:
     predictions = nn.predict(params, X)
     correct = int(np.sum(predictions == Y))
-    print(f"{name} accuracy: {correct / Y.shape[1]:.4f} ({correct}/{Y.shape[1]})")
+    which = " (stand-in data)" if stand_in else ""  # not the course's figures: say so
+    print(f"{name} accuracy{which}: {correct / Y.shape[1]:.4f} ({correct}/{Y.shape[1]})")
     return predictions
 
 
@@ -376,7 +425,10 @@ def write_mislabeled_plot(path: Path, dataset: CatDataset, predictions: np.ndarr
         axes.imshow(dataset.test_x_orig[index], interpolation="nearest")
         predicted = class_name(dataset.classes, int(predictions[0, index]))
         actual = class_name(dataset.classes, int(dataset.test_y[0, index]))
-        axes.set_title(f"predicted: {predicted}\ntrue: {actual}", fontsize=9)
+        # A text above the picture, not set_title: matplotlib places each title against every
+        # other axes of the figure, which took 2 of the 3.5 s a 33-picture grid took to draw.
+        axes.text(0.5, 1.02, f"predicted: {predicted}\ntrue: {actual}", fontsize=9,
+                  ha="center", va="bottom", transform=axes.transAxes)
     figure.suptitle(f"Mislabeled test pictures ({mislabeled.size} of {dataset.test_y.shape[1]})"
                     f"\nfrom {data_title}")
     figure.savefig(path, dpi=100)
@@ -396,50 +448,140 @@ def write_plots(out: Path, run: Run, learning_rate: float, dataset: CatDataset,
     write_mislabeled_plot(out / "mislabeled.png", dataset, predictions, data_title)
 
 
-def classify(picture: np.ndarray, source: str, params: dict[str, np.ndarray],
+def classify(picture: Picture, source: str, params: dict[str, np.ndarray],
              classes: np.ndarray) -> None:
-    X = flatten_images(picture[np.newaxis], params["W1"].dtype)
+    if picture.changes:
+        print(f"{source}: {picture.changes}, as the training pictures")
+    X = flatten_images(picture.pixels[np.newaxis], params["W1"].dtype)
     probability = float(nn.forward(params, X).data[0, 0])
     label = int(nn.predict(params, X)[0, 0])
     print(f'{source}: y = {label}, the model predicts a "{class_name(classes, label)}" picture '
           f"(p(cat) = {probability:.3f})")
 
 
+# --------------------------------------------------------------------------- saving, reporting
+
+
+def save(target: Path, params: dict[str, np.ndarray], out: Path) -> bool:
+    """Write the parameters to --save. Should that fail after all (checked before training,
+    but a disk fills up), write them elsewhere so that the training is not lost; False then."""
+    try:
+        print(f"Saved the parameters to {nn.save_params(target, params)}")
+        return True
+    except OSError as error:
+        failure = f"--save: could not write {target} ({reason(error)})"
+    for directory in rescue_dirs(target.parent, out):
+        try:
+            rescued = nn.save_params(unused_path(directory / target.name), params)
+        except OSError:
+            continue
+        print(f"error: {failure}; the trained parameters are saved in {rescued} instead",
+              file=sys.stderr)
+        return False
+    print(f"error: {failure}, nor in the current directory, {out} or the temporary directory: "
+          "the trained parameters are lost", file=sys.stderr)
+    return False
+
+
+def rescue_dirs(failed: Path, out: Path) -> list[Path]:
+    """Where parameters go when --save's directory fails: the current directory, --out, the
+    system's temporary directory; each once, and never the one that failed."""
+    found: list[Path] = []
+    for directory in (Path.cwd(), out, Path(tempfile.gettempdir())):
+        if directory.resolve() != failed.resolve() and directory.resolve() not in found:
+            found.append(directory.resolve())
+    return found
+
+
+def unused_path(path: Path) -> Path:
+    """``path``, or ``name-1.npz``, ``name-2.npz``, …: a rescue never overwrites a file."""
+    candidate, number = path, 0
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
+
+
+def blas_line() -> str:
+    """One line: the BLAS library numpy calls, and its threads (threadpoolctl sees them; numpy's
+    build information names the library only)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return numpy_blas_line()
+    pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    if not pools:
+        return numpy_blas_line()
+    return "BLAS: " + "; ".join(
+        f"{pool.get('internal_api')} {pool.get('version') or ''}".rstrip()
+        + f", {plural(pool.get('num_threads'), 'thread')}" for pool in pools)
+
+
+def numpy_blas_line() -> str:
+    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    name = f"{blas.get('name', 'unknown')} {blas.get('version', '')}".rstrip()
+    pinned = [f"{var}={os.environ[var]}" for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+              if os.environ.get(var)]
+    threads = ", ".join(pinned) or "threads unknown (pip install threadpoolctl to see them)"
+    return f"BLAS: {name} (numpy's build), {threads}"
+
+
+def plural(count: object, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def time_line(run: Run, seconds: float) -> str:
+    if run.loaded_from is not None:
+        return f"Time: {seconds:.1f} s (no training: parameters loaded)"
+    return f"Time: training {run.seconds:.1f} s of the whole run's {seconds:.1f} s"
+
+
 # --------------------------------------------------------------------------- main
 
 
+def evaluate_and_write(args: argparse.Namespace, checked: Checked) -> tuple[Run, bool]:
+    """Load the data, train (or take the --load file), report, save, export, plot, classify.
+    The flag is False when --save failed and the parameters went elsewhere."""
+    data = load_data(args)
+    dataset, run = data.dataset, checked.loaded
+    dtype = np.dtype(args.dtype or "float64") if run is None else run.params["W1"].dtype
+    train_x = flatten_images(dataset.train_x_orig, dtype)
+    test_x = flatten_images(dataset.test_x_orig, dtype)
+    if run is not None:
+        print(f"Loaded {run.loaded_from}: {run.model} net {nn.layer_dims(run.params)}, "
+              f"{dtype} (no training)")
+    else:
+        run = train(args, dtype, train_x, dataset.train_y)
+    report_accuracy("Train", run.params, train_x, dataset.train_y, data.stand_in)
+    predictions = report_accuracy("Test", run.params, test_x, dataset.test_y, data.stand_in)
+    saved = checked.save is None or save(checked.save, run.params, Path(args.out).expanduser())
+    if checked.export is not None:
+        export(checked.export, run.params, train_x, test_x, predictions)
+    if checked.plots:
+        write_plots(Path(args.out).expanduser(), run, args.learning_rate, dataset,
+                    predictions, data.title)
+    if checked.picture is not None:
+        classify(checked.picture, args.predict, run.params, dataset.classes)
+    return run, saved
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()
     args = parse_args(argv)
     try:
         checked = check_everything(args)
-        dataset, data_title = load_data(args)
-        run = checked.loaded
-        dtype = np.dtype(args.dtype or "float64") if run is None else run.params["W1"].dtype
-        train_x = flatten_images(dataset.train_x_orig, dtype)
-        test_x = flatten_images(dataset.test_x_orig, dtype)
-        if run is not None:
-            print(f"Loaded {run.loaded_from}: {run.model} net {nn.layer_dims(run.params)}, "
-                  f"{dtype} (no training)")
-        else:
-            run = train(args, dtype, train_x, dataset.train_y)
-        report_accuracy("Train", run.params, train_x, dataset.train_y)
-        predictions = report_accuracy("Test", run.params, test_x, dataset.test_y)
-        if checked.save is not None:
-            print(f"Saved the parameters to {nn.save_params(checked.save, run.params)}")
-        if checked.export is not None:
-            export(checked.export, run.params, train_x, test_x, predictions)
-        if checked.plots:
-            write_plots(Path(args.out).expanduser(), run, args.learning_rate, dataset,
-                        predictions, data_title)
-        if checked.picture is not None:
-            classify(checked.picture, args.predict, run.params, dataset.classes)
+        print(blas_line())
+        run, saved = evaluate_and_write(args, checked)
     except (UsageError, OSError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("Interrupted (Ctrl-C): stopped before finishing", file=sys.stderr)
         return 130
-    return 130 if run.interrupted else 0
+    print(time_line(run, time.perf_counter() - started))
+    if run.interrupted:
+        return 130
+    return 0 if saved else 1
 
 
 if __name__ == "__main__":

@@ -26,16 +26,24 @@ INSTALL_HINT = "pip install scikit-learn (or pip install -e '.[examples]')"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=60, metavar="N")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N")
-    parser.add_argument("--learning-rate", type=float, default=0.005, metavar="RATE")
-    parser.add_argument("--hidden", type=int, default=64, metavar="UNITS")
-    parser.add_argument("--keep-prob", type=float, default=0.8, help="dropout's keep probability")
-    parser.add_argument("--lambd", type=float, default=0.05, help="the L2 term's λ")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=60, metavar="N", help="passes over the data")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
+                        help="pictures per mini-batch")
+    parser.add_argument("--learning-rate", type=float, default=0.005, metavar="RATE",
+                        help="Adam's step size")
+    parser.add_argument("--hidden", type=int, default=64, metavar="UNITS",
+                        help="units of the hidden layer")
+    parser.add_argument("--keep-prob", type=float, default=0.8, metavar="P",
+                        help="dropout's keep probability")
+    parser.add_argument("--lambd", type=float, default=0.05, metavar="λ",
+                        help="the L2 term's weight")
     parser.add_argument("--test", type=int, default=297, metavar="M", help="pictures held out")
-    parser.add_argument("--print-every", type=int, default=10, metavar="N")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--print-every", type=int, default=10, metavar="N",
+                        help="print the cost every N epochs")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the split, initialization, dropout and shuffles")
     return parser.parse_args(argv)
 
 

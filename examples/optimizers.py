@@ -29,15 +29,20 @@ INSTALL_HINT = "pip install -e '.[examples]'"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=5000, metavar="N")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N")
-    parser.add_argument("--learning-rate", type=float, default=0.0007, metavar="RATE")
-    parser.add_argument("--points", type=int, default=300, metavar="M")
-    parser.add_argument("--print-every", type=int, default=1000, metavar="N")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=5000, metavar="N",
+                        help="passes over the data, for each optimizer")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
+                        help="points per mini-batch")
+    parser.add_argument("--learning-rate", type=float, default=0.0007, metavar="RATE",
+                        help="the same for every optimizer")
+    parser.add_argument("--points", type=int, default=300, metavar="M", help="points of the moons")
+    parser.add_argument("--print-every", type=int, default=1000, metavar="N",
+                        help="print the cost every N epochs")
     parser.add_argument("--seed", type=int, default=3, help="data, initialization and shuffles")
     parser.add_argument("--out", default="out", metavar="DIR", help="where the PNG goes")
-    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNG file")
     return parser.parse_args(argv)
 
 

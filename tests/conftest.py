@@ -1,11 +1,36 @@
-"""The course's data for the tests, found by the examples' rule (``data.resolve_data_dir``):
-``$TINYGRAD_NN_DATA``, else the project's own ``data/``; the tests that need it skip without it."""
+"""The test session's set-up: one BLAS thread, and the course's data found by the examples' rule.
 
+``course_data_dir`` finds the files with ``data.resolve_data_dir``: ``$TINYGRAD_NN_DATA``, else
+the project's own ``data/``; the tests that need them skip without them and say where they looked.
+"""
+
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tinygrad_nn.data import missing_data, resolve_data_dir
+
+# Child processes (the examples and benchmarks run as scripts, the notebook's kernel) read these
+# when their BLAS or OpenMP library loads.
+ONE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread() -> Iterator[None]:
+    """Every test on one BLAS thread, in this process and in the processes it starts: on a busy
+    2-core machine two threads per process fight for the cores (one test took 101 s with two,
+    33 s with one)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in ONE_THREAD_ENV.items():
+            patch.setenv(name, value)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # the dev extra brings it; without it only the children are pinned
+            yield
+            return
+        with threadpool_limits(limits=1):
+            yield
 
 
 @pytest.fixture(scope="session")

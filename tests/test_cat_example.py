@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ import pytest
 
 import tinygrad_nn.data as data_module
 from tinygrad_nn import nn
-from tinygrad_nn.data import DATA_ENV_VAR
+from tinygrad_nn.data import DATA_ENV_VAR, CatDataset
 from tinygrad_nn.nn import load_params
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cat_classifier.py"
@@ -43,12 +44,24 @@ def example() -> Iterator[ModuleType]:
     del sys.modules[spec.name]
 
 
+@pytest.fixture(scope="module")
+def stand_in() -> CatDataset:
+    """The example's stand-in set, made once for the module (0.2 s a run), read-only so that no
+    run can change what the next one sees."""
+    dataset = data_module.synthetic_catvnoncat()
+    for array in dataset:
+        array.setflags(write=False)
+    return dataset
+
+
 @pytest.fixture
-def no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def no_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, example: ModuleType,
+            stand_in: CatDataset) -> Path:
     """A fresh machine: no $TINYGRAD_NN_DATA, nothing in the project's data/; cwd is tmp_path."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(DATA_ENV_VAR, raising=False)
     monkeypatch.setattr(data_module, "PROJECT_DATA_DIR", tmp_path / "project" / "data")
+    monkeypatch.setattr(example, "synthetic_catvnoncat", lambda: stand_in)
     return tmp_path
 
 
@@ -64,6 +77,10 @@ def no_training(example: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def lines_of(capsys: pytest.CaptureFixture[str]) -> list[str]:
     return capsys.readouterr().out.splitlines()
+
+
+def first_data_line(lines: list[str]) -> str:
+    return next(line for line in lines if line.startswith("Data:"))
 
 
 def make_course_files(directory: Path, m_train: int = 12, m_test: int = 6) -> Path:
@@ -117,8 +134,10 @@ def test_stand_in_data_runs_the_whole_pipeline(
     assert [line.split(":")[0][len("Cost after iteration "):] for line in costs] == [
         "0", "100"]
     assert any(line.startswith("Trained 101 iterations in ") for line in lines)
-    assert any(line.startswith("Train accuracy: ") for line in lines)
-    assert any(line.startswith("Test accuracy: ") for line in lines)
+    assert any(line.startswith("Train accuracy (stand-in data): ") for line in lines)
+    assert any(line.startswith("Test accuracy (stand-in data): ") for line in lines)
+    assert lines[0].startswith("BLAS: ")
+    assert lines[-1].startswith("Time: training ") and lines[-1].endswith(" s")
     for name in ("cost.png", "mislabeled.png"):
         assert (out / name).read_bytes()[:8] == PNG
         assert any(line.startswith(f"Wrote {out / name} (") for line in lines)
@@ -144,6 +163,11 @@ def test_the_readme_pair_float32_save_then_load_and_predict(
     assert "Cost after iteration" not in out  # loaded, not trained
     assert "Loaded out/params.npz: two-layer net [12288, 7, 1], float32 (no training)" in out
     assert 'my_cat.jpg: y = ' in out and ('"cat" picture' in out or '"non-cat" picture' in out)
+    # No data here: the accuracies are the stand-in's, not the course's, and say so.
+    for split in ("Train", "Test"):
+        assert f"\n{split} accuracy (stand-in data): " in out
+    assert "my_cat.jpg: resized from 120×90 to 64×64, as the training pictures" in out
+    assert out.endswith("(no training: parameters loaded)")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -179,7 +203,10 @@ def test_an_rgba_picture_of_any_size_is_classified(
     image_module.fromarray(pixels).save(picture)
     argv = ["--model", "two-layer", "--iterations", "0", "--no-plots", "--predict", str(picture)]
     assert example.main(argv) == 0
-    assert any(line.startswith(f"{picture}: y = ") for line in lines_of(capsys))
+    lines = lines_of(capsys)
+    assert any(line.startswith(f"{picture}: y = ") for line in lines)
+    assert (f"{picture}: converted from RGBA to RGB and resized from 200×30 to 64×64, as the "
+            "training pictures") in lines
     assert not (no_data / "out").exists()  # --no-plots: nothing in the default out/
 
 
@@ -279,6 +306,127 @@ def test_a_loaded_file_must_agree_with_model_and_dtype(
         assert fragment in capsys.readouterr().err
 
 
+def probe_fails(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating a file in ``directory`` fails as on a read-only mount (root's rights included)."""
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:
+        if dir is not None and Path(dir).resolve() == directory.resolve():
+            raise OSError(30, "Read-only file system", str(Path(dir) / ".tmp-a1b2c3"))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+
+def test_an_unwritable_save_directory_is_found_before_training(
+    example: ModuleType, no_data: Path, no_training: None, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (no_data / "locked").mkdir()
+    probe_fails(no_data / "locked", monkeypatch)
+    assert example.main(["--save", "locked/params.npz"]) == 2
+    error = capsys.readouterr().err
+    assert error == "error: --save: cannot write in locked (Read-only file system)\n"
+    assert list((no_data / "locked").iterdir()) == []  # the probe left nothing behind
+    assert example.check_save_target("new/deeper/params") == Path("new/deeper/params.npz")
+    assert list((no_data / "new" / "deeper").iterdir()) == []  # made, as saving would, and empty
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="needs a POSIX user whom directory permissions bind (not root)")
+def test_a_read_only_save_directory_is_found_before_training(
+    example: ModuleType, no_data: Path, no_training: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locked = no_data / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        assert example.main(["--save", "locked/params.npz"]) == 2
+    finally:
+        locked.chmod(0o700)
+    assert "--save: cannot write in locked" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("failing", [["target"], ["target", "cwd"]])
+def test_a_save_that_fails_after_training_keeps_the_parameters_elsewhere(
+    example: ModuleType, no_data: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], failing: list[str],
+) -> None:
+    target_dir = no_data / "target"
+    real_save = nn.save_params
+    directories = {"target": target_dir, "cwd": no_data}
+
+    def save_params(path: Any, params: Any) -> Path:  # the disk filled up during training
+        if any(Path(path).parent.resolve() == directories[name].resolve() for name in failing):
+            raise OSError(28, "No space left on device", str(Path(path).parent / ".p.npz.x1y2"))
+        return real_save(path, params)
+
+    monkeypatch.setattr(nn, "save_params", save_params)
+    argv = ["--model", "two-layer", "--iterations", "1", "--no-plots", "--save",
+            "target/params.npz"]
+    assert example.main(argv) == 1
+    captured = capsys.readouterr()
+    rescued = no_data / ("out" if "cwd" in failing else "") / "params.npz"
+    assert (f"error: --save: could not write {Path('target/params.npz')} (No space left on "
+            f"device); the trained parameters are saved in {rescued} instead") in captured.err
+    assert ".x1y2" not in captured.err  # never the name of a temporary file
+    assert load_params(rescued, [12288, 7, 1])["W1"].dtype == np.float64
+    assert captured.out.splitlines()[-1].startswith("Time: training ")
+
+
+def test_a_rescue_never_overwrites_a_file(example: ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "params.npz").write_bytes(b"old")
+    (tmp_path / "params-1.npz").write_bytes(b"old")
+    assert example.unused_path(tmp_path / "params.npz") == tmp_path / "params-2.npz"
+    assert example.unused_path(tmp_path / "other.npz") == tmp_path / "other.npz"
+
+
+# --------------------------------------------------------------------------- what a run says
+
+
+def test_the_run_names_the_blas_and_its_threads_first(
+    example: ModuleType, no_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    assert example.main(["--iterations", "0", "--no-plots"]) == 0
+    first = lines_of(capsys)[0]
+    pools = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    assert first.startswith(f"BLAS: {pools[0]['internal_api']} ")
+    assert first.endswith(f" {pools[-1]['num_threads']} thread" if pools[-1]["num_threads"] == 1
+                          else f" {pools[-1]['num_threads']} threads")
+
+
+def test_without_threadpoolctl_the_blas_comes_from_numpys_build(
+    example: ModuleType, no_data: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import threadpoolctl -> ImportError
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert example.main(["--iterations", "0", "--no-plots"]) == 0
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # type: ignore[index]
+    first = lines_of(capsys)[0]
+    assert first == (f"BLAS: {blas['name']} {blas['version']} (numpy's build), "
+                     "OPENBLAS_NUM_THREADS=1")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    assert "threads unknown (pip install threadpoolctl" in example.blas_line()
+
+
+@pytest.mark.parametrize(("size", "mode", "said"), [
+    ((64, 64), "RGB", ""),
+    ((64, 64), "L", "converted from L to RGB"),
+    ((120, 90), "RGB", "resized from 120×90 to 64×64"),
+    ((30, 200), "P", "converted from P to RGB and resized from 30×200 to 64×64"),
+])
+def test_predict_says_how_the_picture_was_made_64_by_64_rgb(
+    example: ModuleType, no_data: Path, size: tuple[int, int], mode: str, said: str
+) -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    image_module.new(mode, size).save(no_data / "picture.png")
+    picture = example.read_picture(str(no_data / "picture.png"))
+    assert picture.pixels.shape == (64, 64, 3) and picture.pixels.dtype == np.uint8
+    assert picture.changes == said
+
+
 # --------------------------------------------------------------------------- the data
 
 
@@ -290,7 +438,7 @@ def test_the_stand_in_fallback_names_the_missing_file_where(
     (env / TRAIN).unlink()  # one file missing
     monkeypatch.setenv(DATA_ENV_VAR, str(env))
     assert example.main(["--iterations", "0", "--no-plots"]) == 0
-    first = lines_of(capsys)[0]
+    first = first_data_line(lines_of(capsys))
     assert first.startswith("Data: the course's files were not found: ")
     assert f"${DATA_ENV_VAR} ({env}) lacks {TRAIN};" in first
     assert f"the project's data/ ({no_data / 'project' / 'data'}) lacks {TRAIN} and {TEST}" in first
@@ -305,11 +453,11 @@ def test_the_projects_data_is_found_from_any_directory(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert example.main(["--iterations", "0", "--no-plots"]) == 0
-    assert lines_of(capsys)[0] == f"Data: {project_data} (12 train, 6 test pictures)"
+    assert first_data_line(lines_of(capsys)) == f"Data: {project_data} (12 train, 6 test pictures)"
     env = make_course_files(no_data / "env", 8, 4)  # $TINYGRAD_NN_DATA comes first
     monkeypatch.setenv(DATA_ENV_VAR, str(env))
     assert example.main(["--iterations", "0", "--no-plots"]) == 0
-    assert lines_of(capsys)[0] == f"Data: {env} (8 train, 4 test pictures)"
+    assert first_data_line(lines_of(capsys)) == f"Data: {env} (8 train, 4 test pictures)"
 
 
 # --------------------------------------------------------------------------- plots
@@ -408,7 +556,7 @@ def test_an_interrupted_run_still_evaluates_saves_and_plots_what_it_reached(
     assert example.main(argv) == 130
     lines = lines_of(capsys)
     assert any(line.startswith("Interrupted (Ctrl-C) after 3 of 50 iterations") for line in lines)
-    assert any(line.startswith("Test accuracy: ") for line in lines)
+    assert any(line.startswith("Test accuracy (stand-in data): ") for line in lines)
     assert "Saved the parameters to p.npz" in lines
     kept = load_params("p.npz")
     expected = real_train(nn.init_params([12288, 7, 1], "small"),
@@ -420,7 +568,8 @@ def test_an_interrupted_run_still_evaluates_saves_and_plots_what_it_reached(
 
 
 def test_ctrl_c_in_a_real_run_keeps_what_was_reached(no_data: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # two would fight for 2 cores
     env.pop(DATA_ENV_VAR, None)
     argv = [sys.executable, str(EXAMPLE), "--synthetic", "--model", "two-layer",
             "--iterations", "1000000", "--no-plots", "--save", "kept.npz"]

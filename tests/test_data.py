@@ -4,6 +4,10 @@ Real-data tests find the files as the examples do ($TINYGRAD_NN_DATA, else the p
 and are skipped without them; everything else builds its own small files in tmp_path.
 """
 
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -411,8 +415,8 @@ def test_resolve_none_names_what_is_missing_where(
 ) -> None:
     monkeypatch.setattr(data_module, "PROJECT_DATA_DIR", in_empty_cwd / "project")
     assert resolve_data_dir(None) is None
-    assert f"the project's data/ ({in_empty_cwd / 'project'}) lacks {TRAIN} and {TEST}" in (
-        missing_data())
+    assert missing_data() == (f"${DATA_ENV_VAR} is not set; the project's data/ "
+                              f"({in_empty_cwd / 'project'}) lacks {TRAIN} and {TEST}")
     monkeypatch.setenv(DATA_ENV_VAR, str(touch_data(in_empty_cwd / "env", (TEST,))))
     assert resolve_data_dir(None) is None
     assert f"${DATA_ENV_VAR} ({in_empty_cwd / 'env'}) lacks {TRAIN};" in missing_data()
@@ -562,3 +566,35 @@ def test_load_bad_files(tmp_path: Path) -> None:
     cut = tmp_path / "cut.npz"
     cut.write_bytes(good.read_bytes()[:-40])
     error_message(DataError, lambda: load_params(cut), str(cut), "cannot read")
+
+
+def test_a_non_editable_install_says_its_data_dir_means_nothing(
+    in_empty_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = in_empty_cwd / "venv" / "lib" / "python3.11" / "site-packages" / "data"
+    monkeypatch.setattr(data_module, "PROJECT_DATA_DIR", installed)
+    assert missing_data().endswith(
+        "tinygrad_nn is installed without its project (pip install ., not -e), so its data/ lies "
+        f"inside site-packages and is no project's: set ${DATA_ENV_VAR} or pass --data DIR")
+
+
+def test_a_fresh_clone_finds_its_own_data_dir_with_the_variable_unset(tmp_path: Path) -> None:
+    # A project-like layout, as a clone with the two files copied into its data/: the package
+    # itself (not monkeypatched) finds them from any directory, with $TINYGRAD_NN_DATA unset.
+    clone = tmp_path.resolve() / "clone"  # as the package sees its own path
+    shutil.copytree(Path(data_module.__file__).parent, clone / "tinygrad_nn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (clone / "data").mkdir()
+    make_split(clone / "data", "train", 3)
+    make_split(clone / "data", "test", 2)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != DATA_ENV_VAR}
+    env["PYTHONPATH"] = str(clone)
+    code = ("import tinygrad_nn.data as d; print(d.__file__); print(d.resolve_data_dir(None)); "
+            "print(len(d.load_catvnoncat(d.resolve_data_dir(None)).train_y[0]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=elsewhere, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == [str(clone / "tinygrad_nn" / "data.py"),
+                                           str(clone / "data"), "3"]

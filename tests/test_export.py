@@ -2,14 +2,14 @@
 
 The bars: ≤ 1e-12 relative (elementwise) in float64 and ≤ 1e-5 in float32, at a batch size
 other than the one traced, on the course's nets, a softmax classifier and one program that uses
-every built-in primitive. With the course data ($TINYGRAD_NN_DATA) the exported cat classifier
-labels the 50 test pictures exactly as the engine does. Needs onnx and onnxruntime (the dev
-extra); the test that ``import tinygrad_nn`` works without them runs regardless.
+every built-in primitive. With the course's data (found as the examples find it) the exported
+cat classifier labels the 50 test pictures exactly as the engine does. Needs onnx and
+onnxruntime (the dev extra); the test that ``import tinygrad_nn`` works without them runs
+regardless.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +20,7 @@ import pytest
 
 import tinygrad_nn as tg
 from tinygrad_nn import export, nn, ops
-from tinygrad_nn.data import DATA_ENV_VAR, CatDataset, flatten_images, load_catvnoncat
+from tinygrad_nn.data import CatDataset, flatten_images, load_catvnoncat
 from tinygrad_nn.export import UnsupportedPrimitiveError, export_onnx, register_onnx
 from tinygrad_nn.graph import trace
 from tinygrad_nn.tensor import Tensor
@@ -390,18 +390,17 @@ except ImportError as error:
         completed.stdout)
 
 
-# --- the course's cat classifier (needs $TINYGRAD_NN_DATA) -------------------------------------
+# --- the course's cat classifier (needs the course's data: see tests/conftest.py) -------------
 @pytest.fixture(scope="module")
-def real() -> CatDataset:
-    value = os.environ.get(DATA_ENV_VAR)
-    if not value:
-        pytest.skip(f"{DATA_ENV_VAR} is unset; point it at the directory holding the course's "
-                    "train_catvnoncat.h5 and test_catvnoncat.h5 to export the trained cat net")
-    return load_catvnoncat(Path(value))
+def real(course_data_dir: Path) -> CatDataset:
+    return load_catvnoncat(course_data_dir)
 
 
 @needs_onnx
-@pytest.mark.parametrize("dtype, iterations", [(np.float64, 2500), (np.float32, 300)])
+@pytest.mark.parametrize("dtype, iterations", [
+    pytest.param(np.float64, 2500, marks=pytest.mark.slow),  # the course's full run
+    (np.float32, 300),
+])
 def test_the_exported_cat_net_labels_the_50_test_pictures_as_the_engine(
         real: CatDataset, dtype: Any, iterations: int) -> None:
     """float64: the course's full run (~15 s), 80 % in both runtimes; float32: a short one."""

@@ -70,3 +70,28 @@ def test_digits_says_how_to_install_scikit_learn(
     without(monkeypatch, "sklearn")
     assert load("digits").main([]) == 0
     assert "pip install scikit-learn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "defaults"), [
+    ("digits", {"--epochs": "60", "--batch-size": "64", "--learning-rate": "0.005",
+                "--hidden": "64", "--keep-prob": "0.8", "--lambd": "0.05", "--test": "297",
+                "--print-every": "10", "--seed": "0"}),
+    ("optimizers", {"--epochs": "5000", "--batch-size": "64", "--learning-rate": "0.0007",
+                    "--points": "300", "--print-every": "1000", "--seed": "3", "--out": "out"}),
+])
+def test_help_shows_every_default(name: str, defaults: dict[str, str],
+                                  monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per option: no wrap inside "(default: …)"
+    with pytest.raises(SystemExit) as exit_info:
+        load(name).main(["--help"])
+    assert exit_info.value.code == 0
+    options: dict[str, str] = {}  # an option's help, its wrapped lines joined
+    for line in capsys.readouterr().out.split("options:")[1].splitlines():
+        if line.startswith("  -"):
+            flag = line.split()[0]
+            options[flag] = line
+        elif options:
+            options[flag] += " " + line.strip()
+    for flag, default in defaults.items():
+        assert options[flag].endswith(f"(default: {default})"), options[flag]

@@ -3,7 +3,9 @@
 The course's exact figures need the real data: they run when $TINYGRAD_NN_DATA or the project's
 data/ holds the two .h5 files (tests/conftest.py) and are skipped otherwise. Each 2500-iteration
 run (deep and two-layer) happens once per session, in a module-scoped fixture shared by the tests
-that read it.
+that read it; those tests, and the 1501-iteration stall run, are `slow` (``pytest -m slow``).
+The first 201 iterations of the deep run, all that the float32 and numpy comparisons need, are
+a fixture of their own, in the default run.
 """
 
 import contextlib
@@ -65,7 +67,8 @@ def numpy_gradients(params: dict[str, np.ndarray], X: np.ndarray, Y: np.ndarray)
             dZ = np.where(Z > 0, dA, 0)
         grads[f"W{layer}"] = np.dot(dZ, A_prev.T) / m
         grads[f"b{layer}"] = np.sum(dZ, axis=1, keepdims=True) / m
-        dA = np.dot(params[f"W{layer}"].T, dZ)
+        if layer > 1:  # the course also computes dA0, the gradient of X, and never reads it
+            dA = np.dot(params[f"W{layer}"].T, dZ)
     return numpy_cost(AL, Y), grads
 
 
@@ -505,6 +508,14 @@ def deep_run(real: CatDataset) -> Run:
 
 
 @pytest.fixture(scope="module")
+def deep_start(real: CatDataset) -> list[float]:
+    """The deep run's costs at iterations 0, 100 and 200: its first 201 iterations, the same
+    numbers as the first three of ``deep_run.costs``."""
+    X = flatten_images(real.train_x_orig)
+    return nn.train(nn.init_params(DEEP_DIMS, "scaled", seed=1), X, real.train_y, 0.0075, 201)[1]
+
+
+@pytest.fixture(scope="module")
 def two_layer_run(real: CatDataset) -> Run:
     return run_course_figure(real, TWO_LAYER_DIMS, "small")
 
@@ -515,6 +526,7 @@ def accuracies(real: CatDataset, params: dict[str, np.ndarray],
             nn.accuracy(params, flatten_images(real.test_x_orig, dtype), real.test_y))
 
 
+@pytest.mark.slow
 def test_deep_net_reproduces_the_course(real: CatDataset, deep_run: Run) -> None:
     assert len(deep_run.costs) == 25
     assert f"{deep_run.costs[0]:.6f}" == "0.771749"
@@ -527,6 +539,7 @@ def test_deep_net_reproduces_the_course(real: CatDataset, deep_run: Run) -> None
     assert test == pytest.approx(0.80, abs=1e-15)
 
 
+@pytest.mark.slow
 def test_two_layer_net_reproduces_the_course(real: CatDataset, two_layer_run: Run) -> None:
     assert f"{two_layer_run.costs[0]:.6f}" == "0.693050"
     assert f"{two_layer_run.costs[24]:.6f}" == "0.048555"
@@ -535,6 +548,7 @@ def test_two_layer_net_reproduces_the_course(real: CatDataset, two_layer_run: Ru
     assert test == pytest.approx(0.72, abs=1e-15)
 
 
+@pytest.mark.slow
 def test_stable_cost_equals_the_course_formula_along_both_runs(deep_run: Run,
                                                               two_layer_run: Run) -> None:
     for run in (deep_run, two_layer_run):
@@ -544,13 +558,20 @@ def test_stable_cost_equals_the_course_formula_along_both_runs(deep_run: Run,
 
 
 def test_training_equals_the_course_numpy_loop_on_the_real_data(real: CatDataset,
-                                                                deep_run: Run) -> None:
+                                                                deep_start: list[float]) -> None:
     X = flatten_images(real.train_x_orig)
     params = nn.init_params(DEEP_DIMS, seed=1)
     _, costs = numpy_train(params, X, real.train_y, 0.0075, 201)
-    np.testing.assert_allclose(deep_run.costs[:3], costs, rtol=1e-12)
+    np.testing.assert_allclose(deep_start, costs, rtol=1e-12)
 
 
+@pytest.mark.slow
+def test_the_first_iterations_are_those_of_the_full_run(deep_start: list[float],
+                                                         deep_run: Run) -> None:
+    assert deep_start == deep_run.costs[:3]  # what the default run checks holds for the course's
+
+
+@pytest.mark.slow
 def test_small_initialization_stalls_near_0_644(real: CatDataset, deep_run: Run) -> None:
     # Measured costs at 1000, 1500, 2000, 2400: 0.645368, 0.644223, 0.644037, 0.643985 — the
     # entropy of the labels (72 cats in 209: 0.643974), i.e. the net learns only the cat fraction.
@@ -563,15 +584,16 @@ def test_small_initialization_stalls_near_0_644(real: CatDataset, deep_run: Run)
     assert deep_run.costs[15] < 0.2  # the course's initialization, at the same iteration
 
 
-def test_deep_net_in_float32(real: CatDataset, deep_run: Run) -> None:
+def test_deep_net_in_float32(real: CatDataset, deep_start: list[float]) -> None:
     # End to end in float32 the first few hundred iterations agree with float64; the full run
-    # (measured) ends at cost 0.088557 (float64: 0.092878), train 0.9856, test 0.78 (0.80), one
-    # test picture apart — not the same figures, so only the early agreement is asserted.
+    # (measured) ends at cost 0.088557 (float64: 0.092878), train 0.9856, test 0.78 or 0.80
+    # depending on the machine's BLAS (float64: 0.80) — not the same figures everywhere, so only
+    # the early agreement is asserted.
     X = flatten_images(real.train_x_orig, np.float32)
     params = nn.init_params(DEEP_DIMS, seed=1, dtype=np.float32)
     trained, costs = nn.train(params, X, real.train_y, 0.0075, 201)
     assert all(value.dtype == np.float32 for value in trained.values())
-    np.testing.assert_allclose(costs, deep_run.costs[:3], atol=1e-5)
+    np.testing.assert_allclose(costs, deep_start, atol=1e-5)
 
 
 def test_train_jitted_and_eager_give_the_same_numbers_and_leave_params_alone() -> None:

@@ -34,6 +34,9 @@ DATA_FILES: Final[Mapping[str, str]] = MappingProxyType({
 DATA_ENV_VAR: Final = "TINYGRAD_NN_DATA"
 PROJECT_DATA_DIR: Final = Path(__file__).resolve().parents[1] / "data"  # the repository's data/
 IMAGE_SHAPE: Final = (64, 64, 3)
+_SITE_PACKAGES_HINT: Final = (
+    "tinygrad_nn is installed without its project (pip install ., not -e), so its data/ lies "
+    f"inside site-packages and is no project's: set ${DATA_ENV_VAR} or pass --data DIR")
 _HELP: Final = (f"see data/README.md for where to get {TRAIN_FILE} and {TEST_FILE} "
                 "(deeplearning.ai course 1, week 4) and their SHA-256 sums")
 
@@ -140,9 +143,21 @@ def resolve_data_dir(cli_value: str | None) -> Path | None:
 
 
 def missing_data() -> str:
-    """Where the files were looked for and which one each place lacks."""
-    return "; ".join(f"{label} ({path}) lacks {' and '.join(_missing(path))}"
-                     for label, path in _candidates())
+    """Where the files were looked for and which one each place lacks, an unset
+    ``$TINYGRAD_NN_DATA`` included; in a non-editable install, that its ``data/`` means nothing."""
+    places = [f"{label} ({path}) lacks {' and '.join(_missing(path))}"
+              for label, path in _candidates()]
+    if not os.environ.get(DATA_ENV_VAR):
+        places.insert(0, f"${DATA_ENV_VAR} is not set")
+    if _installed_in_site_packages():
+        places.append(_SITE_PACKAGES_HINT)
+    return "; ".join(places)
+
+
+def _installed_in_site_packages() -> bool:
+    """True for ``pip install .`` (not ``-e``): the package, and so ``PROJECT_DATA_DIR``, lies
+    in site-packages, far from any project's data/."""
+    return not {"site-packages", "dist-packages"}.isdisjoint(PROJECT_DATA_DIR.parts)
 
 
 def _missing(directory: Path) -> list[str]:
