@@ -209,15 +209,17 @@ class _Builder:
         self.taken.add(name)
         return name
 
-    def add_node(self, op_type: str, inputs: Sequence[str], output: str, line: str,
+    def add_node(self, op_type: str, inputs: Sequence[str], output: str | list[str], line: str,
                  attributes: dict[str, Any]) -> None:
+        """The ONNX node ``op_type(*inputs)``: its output (or outputs), named by its first."""
+        outputs = [output] if isinstance(output, str) else output
         helper = self.onnx.helper
         for key, v in attributes.items():
             if isinstance(v, np.ndarray):
                 attributes[key] = self.onnx.numpy_helper.from_array(v)
             elif isinstance(v, np.dtype):
                 attributes[key] = helper.np_dtype_to_tensor_dtype(v)
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output,
+        self.nodes.append(helper.make_node(op_type, list(inputs), outputs, name=outputs[0],
                                            doc_string=line, **attributes))
 
     def initializer(self, array: np.ndarray, name: str | None = None) -> str:

@@ -2,9 +2,9 @@
 built-in primitives' mappings, which ``export`` registers with ``register_onnx``.
 
 An emit function gets an ``Emitter`` for one equation and adds the ONNX nodes that compute it,
-in the equation's dtype. Where ONNX has no operator of the same meaning (softplus), the emit
-builds one from ONNX operators that gives the engine's numbers; ``None`` marks a primitive ONNX
-cannot express.
+in the equation's dtype. Where ONNX has no operator of the same meaning (softplus, log1p, expm1,
+logaddexp, arctan2, numpy's float mod), the emit builds one from ONNX operators that gives the
+engine's numbers; ``None`` marks a primitive ONNX cannot express.
 """
 
 from __future__ import annotations
@@ -48,14 +48,16 @@ class Emitter:
         """Every input's value, each cast to ``dtype`` when given."""
         return [self.input(k, dtype) for k in range(len(self.args))]
 
-    def op(self, op_type: str, *inputs: str, **attributes: Any) -> str:
+    def op(self, op_type: str, *inputs: str, output: int = 0, **attributes: Any) -> str:
         """Add the ONNX node ``op_type(*inputs)`` (``""`` skips an optional input) with
         ``attributes`` (a numpy array becomes a tensor, a numpy dtype its ONNX type); returns
-        its output's name."""
-        self._count += 1
-        name = self._builder.fresh(f"{self.node.name}.{self._count}")
-        self._builder.add_node(op_type, inputs, name, self.line, attributes)
-        return name
+        the name of its output number ``output`` (TopK's indices are its output 1)."""
+        names = []
+        for _ in range(output + 1):
+            self._count += 1
+            names.append(self._builder.fresh(f"{self.node.name}.{self._count}"))
+        self._builder.add_node(op_type, inputs, names, self.line, attributes)
+        return names[-1]
 
     def constant(self, value: Any, dtype: Any = None) -> str:
         """An initializer holding ``value`` (in ``dtype`` when given)."""
@@ -87,18 +89,23 @@ def _sigmoid(g: Emitter) -> str:  # 1 / (1 + exp(-x)) as the engine: ORT's Sigmo
                                    g.op("Exp", g.op("Neg", x))))
 
 
-def _softplus(g: Emitter) -> str:
-    """logaddexp(0, x) = relu(x) + log1p(exp(-|x|)), exact for every x (ORT's Softplus is not:
-    inf at 800, 0 at -50). ONNX has no Log1p, so log1p(t) = log(u)·t / (u - 1) with u = 1 + t
-    (Goldberg's trick, a few ulps), and t itself where u rounds to 1."""
+def _log1p(g: Emitter, t: str) -> str:
+    """log(1 + t) to a few ulps (ONNX has no Log1p): log(u)·t / (u - 1) with u = 1 + t
+    (Goldberg's trick); t itself where u rounds to 1, u where it is +inf."""
     dtype = g.node.dtype
-    x, one = g.input(0, dtype), g.constant(1.0, dtype)
-    t = g.op("Exp", g.op("Neg", g.op("Abs", x)))
+    one = g.constant(1.0, dtype)
     u = g.op("Add", one, t)
     u_minus_1 = g.op("Sub", u, one)
-    log1p = g.op("Where", g.op("Equal", u_minus_1, g.constant(0.0, dtype)), t,
-                 g.op("Mul", g.op("Log", u), g.op("Div", t, u_minus_1)))
-    return g.op("Add", g.op("Relu", x), log1p)
+    goldberg = g.op("Where", g.op("IsInf", u, detect_negative=0), u,
+                    g.op("Mul", g.op("Log", u), g.op("Div", t, u_minus_1)))
+    return g.op("Where", g.op("Equal", u_minus_1, g.constant(0.0, dtype)), t, goldberg)
+
+
+def _softplus(g: Emitter) -> str:
+    """logaddexp(0, x) = relu(x) + log1p(exp(-|x|)), exact for every x (ORT's Softplus is not:
+    inf at 800, 0 at -50)."""
+    x = g.input(0, g.node.dtype)
+    return g.op("Add", g.op("Relu", x), _log1p(g, g.op("Exp", g.op("Neg", g.op("Abs", x)))))
 
 
 def _where(g: Emitter) -> str:
@@ -142,8 +149,17 @@ def _logsumexp(g: Emitter) -> str:
     return g.op("Squeeze", total, g.constant(np.array(axis, dtype=np.int64)))
 
 
-def _argmax(g: Emitter) -> str:  # numpy returns the first of equal maxima, as ArgMax by default
-    return g.op("ArgMax", g.input(0), axis=g.params["axis"], keepdims=0)
+def _arg(op_type: str) -> Emit:
+    """ArgMax or ArgMin, which give the first of equal extrema, as numpy (axis None: of the
+    flattened x)."""
+
+    def emit(g: Emitter) -> str:
+        x, axis = g.input(0), g.params["axis"]
+        if axis is None:
+            x, axis = g.op("Reshape", x, g.constant(np.array([-1], dtype=np.int64))), 0
+        return g.op(op_type, x, axis=axis, keepdims=0)
+
+    return emit
 
 
 def _shape(g: Emitter) -> str:
@@ -263,6 +279,79 @@ def _unsupported(g: Emitter, what: str) -> None:
     raise UnsupportedPrimitiveError(f"export_onnx: {g.node.op} at `{g.line}`: {what}")
 
 
+
+# --- numpy's ops that ONNX has under another form ------------------------------------------------
+def _expm1(g: Emitter) -> str:
+    """eˣ - 1 to a few ulps (ONNX has no Expm1), Kahan's way: (u - 1)·(x / log u) with u = eˣ;
+    x where u rounds to 1, -1 where u - 1 does, u where it is inf."""
+    dtype = g.node.dtype
+    x, one = g.input(0, dtype), g.constant(1.0, dtype)
+    u = g.op("Exp", x)
+    u_minus_1 = g.op("Sub", u, one)
+    kahan = g.op("Where", g.op("IsInf", u), u, g.op("Mul", u_minus_1, g.op("Div", x, g.op(
+        "Log", u))))
+    kahan = g.op("Where", g.op("Equal", u_minus_1, g.constant(-1.0, dtype)), u_minus_1, kahan)
+    return g.op("Where", g.op("Equal", u, one), x, kahan)
+
+
+def _logaddexp(g: Emitter) -> str:
+    """As numpy: max(x, y) + log1p(exp(-|x - y|)), and x + log 2 where x = y (infinities too)."""
+    dtype = g.node.dtype
+    x, y = g.inputs(dtype)
+    tail = _log1p(g, g.op("Exp", g.op("Neg", g.op("Abs", g.op("Sub", x, y)))))
+    return g.op("Where", g.op("Equal", x, y), g.op("Add", x, g.constant(math.log(2.0), dtype)),
+                g.op("Add", g.op("Max", x, y), tail))
+
+
+def _arctan2(g: Emitter) -> str:
+    """atan(y / x), ± π where x < 0 (the sign of y's), 0 at the origin: numpy's, except at
+    signed zeros (atan2(±0, -0) is ±π) and where both are infinite."""
+    dtype = g.node.dtype
+    y, x = g.inputs(dtype)
+    zero = g.constant(0.0, dtype)
+    angle = g.op("Atan", g.op("Div", y, x))
+    half_turn = g.op("Where", g.op("Less", y, zero), g.constant(-math.pi, dtype),
+                     g.constant(math.pi, dtype))
+    angle = g.op("Where", g.op("Less", x, zero), g.op("Add", angle, half_turn), angle)
+    return g.op("Where", g.op("And", g.op("Equal", x, zero), g.op("Equal", y, zero)), zero, angle)
+
+
+def _mod(g: Emitter) -> str:
+    """numpy's remainder, of y's sign: for floats ONNX's Mod with fmod=1 (of x's sign, the only
+    one it has for them), plus y where the signs differ; Python's Mod for integers."""
+    dtype = g.node.dtype
+    x, y = g.inputs(dtype)
+    if dtype.kind != "f":
+        return g.op("Mod", x, y)
+    zero, r = g.constant(0.0, dtype), g.op("Mod", x, y, fmod=1)
+    differ = g.op("Xor", g.op("Less", r, zero), g.op("Less", y, zero))
+    fix = g.op("And", g.op("Not", g.op("Equal", r, zero)), differ)
+    return g.op("Where", fix, g.op("Add", r, y), r)
+
+
+def _argsort(g: Emitter) -> str:
+    """TopK of the whole axis, smallest first; ties in index order, as numpy's stable sort."""
+    x, axis = g.input(0), g.params["axis"]
+    k = g.op("Shape", x, start=axis, end=axis + 1)
+    return g.op("TopK", x, k, axis=axis, largest=0, sorted=1, output=1)
+
+
+def _take_along_axis(g: Emitter) -> str:
+    """GatherElements, which wants x and the indices of one shape but at ``axis``: each is
+    first expanded to the other's shape there (numpy broadcasts them)."""
+    axis = g.params["axis"]
+    at_axis = g.constant(np.arange(len(g.node.shape)) == axis)
+    one = g.constant(np.array(1, dtype=np.int64))
+    x, i = g.input(0), g.op("Cast", g.input(1), to=np.dtype(np.int64))
+    wide_i = g.op("Expand", i, g.op("Where", at_axis, one, g.op("Shape", x)))
+    wide_x = g.op("Expand", x, g.op("Where", at_axis, one, g.op("Shape", i)))
+    return g.op("GatherElements", wide_x, wide_i, axis=axis)
+
+
+def _einsum(g: Emitter) -> str:
+    return g.op("Einsum", *g.inputs(g.node.dtype), equation=g.params["subscripts"])
+
+
 def _pass_through(g: Emitter) -> str:
     return g.op("Identity", g.input(0))
 
@@ -280,7 +369,7 @@ BUILTIN: list[tuple[Primitive, Emit | None]] = [
     (ops.greater_equal, _compare("GreaterOrEqual")), (ops.equal, _compare("Equal")),
     (ops.not_equal, lambda g: g.op("Not", _compare("Equal")(g))),
     (ops._sum, _reduce("ReduceSum")), (ops._mean, _reduce("ReduceMean")),
-    (ops._max, _reduce("ReduceMax")), (ops._logsumexp, _logsumexp), (ops._argmax, _argmax),
+    (ops._max, _reduce("ReduceMax")), (ops._logsumexp, _logsumexp), (ops._argmax, _arg("ArgMax")),
     (ops._reshape, _reshape),
     (ops._transpose, lambda g: g.op("Transpose", g.input(0), perm=list(g.params["axes"]))),
     (ops._broadcast_to, lambda g: g.op("Expand", g.input(0), _shape(g))),
@@ -292,4 +381,16 @@ BUILTIN: list[tuple[Primitive, Emit | None]] = [
     # Philox draws: ONNX's random operators give other numbers
     (random._split, None), (random._normal, None), (random._uniform, None),
     (random._bernoulli, None), (random._permutation, None),
+    # numpy's ops (issue 19). ONNX Runtime has float32 kernels only for Tan, Asin, Acos, Atan,
+    # Sinh and Cosh (and so for arctan2): a float64 model with them is valid ONNX it cannot run
+    (ops.log1p, lambda g: _log1p(g, g.input(0, g.node.dtype))), (ops.expm1, _expm1),
+    (ops.sin, _same("Sin")), (ops.cos, _same("Cos")), (ops.tan, _same("Tan")),
+    (ops.arcsin, _same("Asin")), (ops.arccos, _same("Acos")), (ops.arctan, _same("Atan")),
+    (ops.sinh, _same("Sinh")), (ops.cosh, _same("Cosh")), (ops.floor, _same("Floor")),
+    (ops.ceil, _same("Ceil")), (ops.rint, _same("Round")), (ops.logaddexp, _logaddexp),
+    (ops.arctan2, _arctan2), (ops.mod, _mod), (ops._min, _reduce("ReduceMin")),
+    (ops._argmin, _arg("ArgMin")), (ops._prod, _reduce("ReduceProd")),
+    (ops._cumsum, lambda g: g.op("CumSum", g.input(0, g.node.dtype), g.constant(
+        np.array(g.params["axis"], dtype=np.int64)))),
+    (ops._argsort, _argsort), (ops._take_along_axis, _take_along_axis), (ops._einsum, _einsum),
 ]
