@@ -118,7 +118,7 @@ def test_donated_parameters_update_in_place_and_results_are_never_reused() -> No
         (lambda x: x * float(x.sum()), "float()"),
         (lambda x: x * x.sum().item(), ".item()"),
         (lambda x: tg.Tensor(np.asarray(x)).sum(), "np.asarray()"),
-        (lambda x: tg.sum(np.sin(x)), "np.sin"),
+        (lambda x: tg.sum(np.cbrt(x)), "np.cbrt"),  # np.sin(x) is tg.sin: recorded
     ],
 )
 def test_reading_a_traced_value_in_python_is_an_error_naming_the_function(

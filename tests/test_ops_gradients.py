@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_nn as tg
-from tinygrad_nn import Tensor
+from tinygrad_nn import Tensor, ops
 
 Shape = tuple[int, ...]
 # Central differences balance truncation (ε²) against roundoff (1e-16·|f|/ε) near ε = 1e-5.
@@ -49,6 +49,12 @@ def draw(domain: str, shape: Shape, rng: np.random.Generator) -> np.ndarray:
     elif domain == "distinct":  # max: no two elements within 0.3 of each other
         size = int(np.prod(shape))
         values = ((rng.permutation(size) - size / 2) * 0.3).reshape(shape)
+    elif domain == "open_unit":  # arcsin, arccos, tan, log1p: inside (-1, 1), 0.1 from its ends
+        values = rng.uniform(-0.9, 0.9, size=shape)
+    elif domain == "ones_twos":  # a divisor of odd quarters (mod): x / y is never near an integer
+        values = rng.choice([-2.0, -1.0, 1.0, 2.0], size=shape)
+    elif domain == "sixteenths":  # floor, ceil, round (to 0 or 1 decimals): 1/16 from any step
+        values = (2 * rng.integers(-24, 24, size=shape) + 1) / 16
     else:
         raise ValueError(domain)
     return np.asarray(values, dtype=np.float64)
@@ -255,6 +261,9 @@ SHAPE_CASES: list[Case] = [
         lambda x, y: tg.concatenate([x, CONSTANT, y]),
         (("any", (2, 3)), ("any", (1, 3))),
     ),
+    Case("check_range", lambda x: ops.check_range(x * 2.0, low=-1e9, high=1e9,
+                                                  message="{value} is out of range"),
+         (("any", (3, 4)),)),
     Case("stack_axis0", lambda x, y: tg.stack([x, y]), (("any", (3,)), ("any", (3,)))),
     Case("stack_axis1", lambda x, y: tg.stack([x, y], axis=1), (("any", (2, 3)), ("any", (2, 3)))),
     Case(
@@ -267,9 +276,9 @@ SHAPE_CASES: list[Case] = [
 
 def reduction_case(op: str, axis: Any, keepdims: bool, shape: Shape) -> Case:
     reduce = getattr(tg, op)
-    # max: no ties; var / std: no two equal elements, so no deviation is near 0 (the
+    # max, min: no ties; var / std: no two equal elements, so no deviation is near 0 (the
     # derivative of std = √var is unbounded there)
-    domain = "distinct" if op in ("max", "var", "std") else "any"
+    domain = "distinct" if op in ("max", "min", "var", "std") else "any"
     return Case(
         f"{op}_axis{axis}_keepdims{keepdims}",
         lambda x: reduce(x, axis, keepdims),
@@ -279,7 +288,7 @@ def reduction_case(op: str, axis: Any, keepdims: bool, shape: Shape) -> Case:
 
 REDUCTION_CASES: list[Case] = [
     reduction_case(op, axis, keepdims, shape)
-    for op in ("sum", "mean", "max")
+    for op in ("sum", "mean", "max", "min", "prod")
     for axis, shape in (
         (None, (3, 4)),
         (0, (3, 4)),
@@ -413,7 +422,7 @@ def test_matmul_with_1d_and_batched_operands(x_shape: Shape, y_shape: Shape) -> 
     assert_gradients(tg.matmul, [rng.normal(size=x_shape), rng.normal(size=y_shape)], 0)
 
 
-@pytest.mark.parametrize("op", ["sum", "mean", "max", "logsumexp", "var", "std"])
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min", "prod", "logsumexp", "var", "std"])
 @settings(max_examples=15, deadline=None)
 @given(
     shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),

@@ -2,8 +2,8 @@
 
 ``export_onnx`` traces ``f`` (``program.trace``) and writes each equation of the program as ONNX
 operators: ``ONNX_OPS`` maps a primitive to its emit function, which adds the nodes for one
-equation through an ``Emitter``. Every mapping, the built-in ones too, is made with
-``register_onnx(primitive, emit)`` (``emit=None``: a primitive that has no ONNX form).
+equation through an ``Emitter``. Every mapping, the built-in ones too (``onnx_ops.BUILTIN``), is
+made with ``register_onnx(primitive, emit)`` (``emit=None``: a primitive that has no ONNX form).
 ``onnx`` is imported only when a model is built, so this module (and ``register_onnx``) work
 without it; install it with ``pip install 'tinygrad_nn[onnx]'``.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinygrad_nn import ops, random
+from tinygrad_nn.onnx_ops import BUILTIN, Emit, Emitter, UnsupportedPrimitiveError
 from tinygrad_nn.program import CONSTANT, Node, Program, is_input_leaf, trace
 from tinygrad_nn.pytree import tree_flatten
-from tinygrad_nn.tensor import Primitive, stop_gradient
+from tinygrad_nn.tensor import Primitive
 
 if TYPE_CHECKING:
     import onnx
@@ -33,241 +32,6 @@ __all__ = ["BATCH", "ONNX_OPS", "OPSET", "Emit", "Emitter", "UnsupportedPrimitiv
 
 OPSET = 18  # the default ONNX domain's version: reductions take their axes as an input
 BATCH = "batch"  # the symbolic size of every graph input's last axis, with dynamic_batch
-_LAST = np.iinfo(np.int64).max  # Slice's "to the end"
-
-
-class UnsupportedPrimitiveError(NotImplementedError):
-    """An equation the export cannot write in ONNX: the message names it and its line."""
-
-
-class Emitter:
-    """What an emit function gets for one equation: the traced ``node`` (``params``, ``shape``,
-    ``dtype``), its input nodes ``args``, its listing ``line``, and methods that add ONNX nodes
-    and initializers. Each method returns the name of the ONNX value it made."""
-
-    def __init__(self, builder: _Builder, node: Node):
-        self.node, self.params, self._builder = node, node.params, builder
-        self.args = [builder.graph.nodes[i] for i in node.inputs]
-        self.line = builder.graph.line(node)
-        self._count = 0
-
-    def input(self, k: int, dtype: Any = None) -> str:
-        """Input ``k``'s value, cast to ``dtype`` when given and different (a constant is
-        stored in that dtype: a Python number takes the dtype its op computes in)."""
-        return self._builder.value(self.args[k], None if dtype is None else np.dtype(dtype))
-
-    def inputs(self, dtype: Any = None) -> list[str]:
-        """Every input's value, each cast to ``dtype`` when given."""
-        return [self.input(k, dtype) for k in range(len(self.args))]
-
-    def op(self, op_type: str, *inputs: str, **attributes: Any) -> str:
-        """Add the ONNX node ``op_type(*inputs)`` (``""`` skips an optional input) with
-        ``attributes`` (a numpy array becomes a tensor, a numpy dtype its ONNX type); returns
-        its output's name."""
-        self._count += 1
-        name = self._builder.fresh(f"{self.node.name}.{self._count}")
-        self._builder.add_node(op_type, inputs, name, self.line, attributes)
-        return name
-
-    def constant(self, value: Any, dtype: Any = None) -> str:
-        """An initializer holding ``value`` (in ``dtype`` when given)."""
-        return self._builder.initializer(np.asarray(value, dtype=dtype))
-
-
-Emit = Callable[[Emitter], str]
-"""``emit(g: Emitter) -> str``: add the ONNX nodes that compute ``g.node`` from ``g.input(k)``
-and return the name of the value holding its result, in ``g.node.dtype``."""
-
-
-# --- the emit functions: one small function (or maker) per primitive -----------------------------
-def _same(op_type: str) -> Emit:
-    """An elementwise op whose inputs are all cast to the output's dtype first."""
-    return lambda g: g.op(op_type, *g.inputs(g.node.dtype))
-
-
-def _compare(op_type: str) -> Emit:
-    def emit(g: Emitter) -> str:  # ONNX compares two equal types: numpy's promotion of both
-        dtype = np.result_type(*(a.dtype if a.op != CONSTANT else a.value for a in g.args))
-        return g.op(op_type, *g.inputs(np.int64 if dtype.kind == "b" else dtype))
-
-    return emit
-
-
-def _sigmoid(g: Emitter) -> str:  # 1 / (1 + exp(-x)) as the engine: ORT's Sigmoid loses the tails
-    x = g.input(0, g.node.dtype)
-    return g.op("Reciprocal", g.op("Add", g.constant(1.0, g.node.dtype),
-                                   g.op("Exp", g.op("Neg", x))))
-
-
-def _softplus(g: Emitter) -> str:
-    """logaddexp(0, x) = relu(x) + log1p(exp(-|x|)), exact for every x (ORT's Softplus is not:
-    inf at 800, 0 at -50). ONNX has no Log1p, so log1p(t) = log(u)·t / (u - 1) with u = 1 + t
-    (Goldberg's trick, a few ulps), and t itself where u rounds to 1."""
-    dtype = g.node.dtype
-    x, one = g.input(0, dtype), g.constant(1.0, dtype)
-    t = g.op("Exp", g.op("Neg", g.op("Abs", x)))
-    u = g.op("Add", one, t)
-    u_minus_1 = g.op("Sub", u, one)
-    log1p = g.op("Where", g.op("Equal", u_minus_1, g.constant(0.0, dtype)), t,
-                 g.op("Mul", g.op("Log", u), g.op("Div", t, u_minus_1)))
-    return g.op("Add", g.op("Relu", x), log1p)
-
-
-def _where(g: Emitter) -> str:
-    boolean = g.node.dtype.kind == "b"  # ONNX Runtime has no Where on bools: choose uint8s
-    dtype = np.uint8 if boolean else g.node.dtype
-    chosen = g.op("Where", g.input(0, bool), g.input(1, dtype), g.input(2, dtype))
-    return g.op("Cast", chosen, to=g.node.dtype) if boolean else chosen
-
-
-def _clip(g: Emitter) -> str:
-    x, low, high = g.input(0, g.node.dtype), g.params["low"], g.params["high"]
-    if np.ndim(low) == 0 and np.ndim(high) == 0:  # Clip takes scalar bounds; "" is no bound
-        bounds = ["" if v is None else g.constant(v, g.node.dtype) for v in (low, high)]
-        return g.op("Clip", x, *bounds)
-    x = x if low is None else g.op("Max", x, g.constant(low, g.node.dtype))
-    return x if high is None else g.op("Min", x, g.constant(high, g.node.dtype))
-
-
-def _reduced(g: Emitter, op_type: str, x: str, keepdims: bool) -> str:
-    """``op_type`` over the node's ``axis`` (numpy's ``axis=()`` reduces nothing)."""
-    axes = g.constant(np.array(g.params["axis"], dtype=np.int64))
-    return g.op(op_type, x, axes, keepdims=int(keepdims),
-                noop_with_empty_axes=int(not g.params["axis"]))
-
-
-def _reduce(op_type: str) -> Emit:
-    return lambda g: _reduced(g, op_type, g.input(0, g.node.dtype), g.params["keepdims"])
-
-
-def _logsumexp(g: Emitter) -> str:
-    """As ``ops._logsumexp_impl``: shift by the max (0 where it is not finite), log Σ exp."""
-    dtype, axis = g.node.dtype, g.params["axis"]
-    x = g.input(0, dtype)
-    peak = _reduced(g, "ReduceMax", x, keepdims=True)
-    shift = g.op("Where", g.op("Or", g.op("IsInf", peak), g.op("IsNaN", peak)),
-                 g.constant(0.0, dtype), peak)
-    total = g.op("Add", g.op("Log", _reduced(g, "ReduceSum", g.op("Exp", g.op("Sub", x, shift)),
-                                             keepdims=True)), shift)
-    if g.params["keepdims"] or not axis:
-        return total
-    return g.op("Squeeze", total, g.constant(np.array(axis, dtype=np.int64)))
-
-
-def _argmax(g: Emitter) -> str:  # numpy returns the first of equal maxima, as ArgMax by default
-    return g.op("ArgMax", g.input(0), axis=g.params["axis"], keepdims=0)
-
-
-def _shape(g: Emitter) -> str:
-    return g.constant(np.array(g.params["shape"], dtype=np.int64))
-
-
-def _reshape(g: Emitter) -> str:  # numpy's 0 is a size 0, ONNX's (by default) "keep that axis"
-    zero = {"allowzero": 1} if 0 in g.params["shape"] else {}
-    return g.op("Reshape", g.input(0), _shape(g), **zero)
-
-
-def _concatenate(g: Emitter) -> str:
-    return g.op("Concat", *g.inputs(g.node.dtype), axis=g.params["axis"])
-
-
-def _stack(g: Emitter) -> str:
-    axis = g.constant(np.array([g.params["axis"]], dtype=np.int64))
-    pieces = [g.op("Unsqueeze", x, axis) for x in g.inputs(g.node.dtype)]
-    return g.op("Concat", *pieces, axis=g.params["axis"])
-
-
-def _getitem(g: Emitter) -> str:
-    """Ints and slices as one Slice (an int is a length-1 slice, squeezed after), an integer
-    array (an input: a constant or a traced one) or a constant 1-D boolean one as Gather, None
-    as Unsqueeze."""
-    parts = _index_parts(g, g.params["index"], len(g.args[0].shape))
-    x = g.input(0)
-    sliced = [(axis, _bounds(p)) for axis, p in enumerate(q for q in parts if q is not None)
-              if isinstance(p, (int, slice)) and p != slice(None)]
-    if sliced:  # starts, ends, axes, steps
-        columns = zip(*[(start, end, axis, step) for axis, (start, end, step) in sliced])
-        x = g.op("Slice", x, *(g.constant(np.array(c, dtype=np.int64)) for c in columns))
-    axis, kept, squeezed, added = 0, 0, [], []  # axis: before the squeeze; kept: after it
-    for p in parts:
-        if p is None:
-            added.append(kept)
-            kept += 1
-        elif isinstance(p, Node):  # Gather puts the index's axes where the axis was
-            index = g.constant(np.flatnonzero(p.value).astype(np.int64)) if p.dtype == bool \
-                else g.op("Cast", g.input(g.args.index(p)), to=np.dtype(np.int64))
-            x = g.op("Gather", x, index, axis=axis)
-            ndim = 1 if p.dtype == bool else len(p.shape)
-            axis, kept = axis + ndim, kept + ndim
-        else:
-            squeezed += [axis] if isinstance(p, int) else []
-            axis, kept = axis + 1, kept + isinstance(p, slice)
-    if squeezed:
-        x = g.op("Squeeze", x, g.constant(np.array(squeezed, dtype=np.int64)))
-    if added:
-        x = g.op("Unsqueeze", x, g.constant(np.array(added, dtype=np.int64)))
-    return x
-
-
-def _bounds(part: int | slice) -> tuple[int, int, int]:
-    """(start, end, step) for Slice: an int i is i:i+1; a missing bound is the far end."""
-    if isinstance(part, int):
-        return part, part + 1 if part != -1 else _LAST, 1
-    step = 1 if part.step is None else int(part.step)
-    start = part.start if part.start is not None else 0 if step > 0 else _LAST
-    stop = part.stop if part.stop is not None else _LAST if step > 0 else -_LAST - 1
-    return int(start), int(stop), step
-
-
-def _index_parts(g: Emitter, index: tuple[Any, ...], ndim: int) -> list[Any]:
-    """One entry per axis of x (an int, a slice or an index array's node) and None per new
-    axis, or an UnsupportedPrimitiveError where Slice and one Gather cannot do what numpy
-    does."""
-    arrays, parts = iter(g.args[1:]), []
-    for p in index:
-        p = next(arrays) if p is ops.SLOT else int(p) if isinstance(p, np.integer) else p
-        if isinstance(p, Node) and p.dtype == bool and (p.op != CONSTANT or len(p.shape) != 1):
-            _unsupported(g, "the index: a boolean array that is not a constant 1-D one")
-        if isinstance(p, Node) and p.dtype != bool and p.dtype.kind not in "iu":
-            _unsupported(g, f"the index of dtype {p.dtype}")
-        if isinstance(p, bool) or not (p is None or p is Ellipsis or isinstance(p, (
-                int, slice, Node))):
-            _unsupported(g, f"the index {p!r} (exported: ints, slices, None, ..., one integer "
-                         "or 1-D boolean array)")
-        parts.append(p)
-    if any(p is Ellipsis for p in parts):
-        k = next(k for k, p in enumerate(parts) if p is Ellipsis)
-        parts[k:k + 1] = [slice(None)] * (ndim + 1 - sum(p is not None for p in parts))
-    parts += [slice(None)] * (ndim - sum(p is not None for p in parts))
-    advanced = [k for k, p in enumerate(parts) if isinstance(p, (int, Node))]
-    arrays_at = [k for k in advanced if isinstance(parts[k], Node)]
-    if len(arrays_at) > 1 or (arrays_at and advanced != list(range(advanced[0],
-                                                                   advanced[-1] + 1))):
-        _unsupported(g, "more than one array index, or an array index apart from the integer "
-                     "ones (numpy then moves the indexed axes first)")
-    return parts
-
-
-def _scatter_add(g: Emitter) -> str:
-    """zeros(shape) plus g at x[index]'s places. With constant index arrays the flat places are
-    known at export time, so this is one ScatterElements with reduction="add" (repeated places
-    accumulate)."""
-    shape, dtype = g.params["shape"], g.node.dtype
-    if any(a.op != CONSTANT for a in g.args[1:]):
-        _unsupported(g, "a scatter (the gradient of an index) at traced places")
-    arrays = iter(a.value for a in g.args[1:])
-    index = tuple(next(arrays) if p is ops.SLOT else p for p in g.params["index"])
-    places = np.arange(math.prod(shape)).reshape(shape)[index]
-    values = g.input(0, dtype)
-    if tuple(g.args[0].shape) != places.shape:  # np.add.at broadcasts g to x[index]'s shape
-        values = g.op("Expand", values, g.constant(np.array(places.shape, dtype=np.int64)))
-    flat = g.constant(np.array([-1], dtype=np.int64))
-    zeros = g.op("ConstantOfShape", g.constant(np.array([math.prod(shape)], dtype=np.int64)),
-                 value=np.zeros(1, dtype))
-    total = g.op("ScatterElements", zeros, g.constant(places.reshape(-1).astype(np.int64)),
-                 g.op("Reshape", values, flat), axis=0, reduction="add")
-    return g.op("Reshape", total, g.constant(np.array(shape, dtype=np.int64)))
-
 
 ONNX_OPS: dict[Primitive, Emit | None] = {}  # None: the primitive has no ONNX form
 
@@ -287,35 +51,7 @@ def register_onnx(primitive: Primitive, emit: Emit | None) -> None:
     ONNX_OPS[primitive] = emit
 
 
-def _pass_through(g: Emitter) -> str:
-    return g.op("Identity", g.input(0))
-
-
-for _primitive, _emit in [
-    (ops.add, _same("Add")), (ops.sub, _same("Sub")), (ops.mul, _same("Mul")),
-    (ops.div, _same("Div")), (ops.power, _same("Pow")), (ops.neg, _same("Neg")),
-    (ops.matmul, _same("MatMul")), (ops.exp, _same("Exp")), (ops.log, _same("Log")),
-    (ops.sqrt, _same("Sqrt")), (ops.abs, _same("Abs")), (ops.sign, _same("Sign")),
-    (ops.relu, _same("Relu")), (ops.tanh, _same("Tanh")), (ops.sigmoid, _sigmoid),
-    (ops.softplus, _softplus), (ops.maximum, _same("Max")), (ops.minimum, _same("Min")),
-    (ops.where, _where), (ops._clip, _clip), (ops.less, _compare("Less")),
-    (ops.less_equal, _compare("LessOrEqual")), (ops.greater, _compare("Greater")),
-    (ops.greater_equal, _compare("GreaterOrEqual")), (ops.equal, _compare("Equal")),
-    (ops.not_equal, lambda g: g.op("Not", _compare("Equal")(g))),
-    (ops._sum, _reduce("ReduceSum")), (ops._mean, _reduce("ReduceMean")),
-    (ops._max, _reduce("ReduceMax")), (ops._logsumexp, _logsumexp), (ops._argmax, _argmax),
-    (ops._reshape, _reshape),
-    (ops._transpose, lambda g: g.op("Transpose", g.input(0), perm=list(g.params["axes"]))),
-    (ops._broadcast_to, lambda g: g.op("Expand", g.input(0), _shape(g))),
-    (ops._astype, lambda g: g.op("Cast", g.input(0), to=g.node.dtype)),
-    (ops.identity, _pass_through), (stop_gradient, _pass_through),
-    (ops.check_range, _pass_through),  # ONNX has no assertion: the model does not check
-    (ops._getitem, _getitem), (ops.scatter_add, _scatter_add),
-    (ops._concatenate, _concatenate), (ops._stack, _stack),
-    # Philox draws: ONNX's random operators give other numbers
-    (random._split, None), (random._normal, None), (random._uniform, None),
-    (random._bernoulli, None), (random._permutation, None),
-]:
+for _primitive, _emit in BUILTIN:
     register_onnx(_primitive, _emit)
 
 
@@ -444,10 +180,6 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _unsupported(g: Emitter, what: str) -> None:
-    raise UnsupportedPrimitiveError(f"export_onnx: {g.node.op} at `{g.line}`: {what}")
-
-
 class _Builder:
     """The ONNX graph under construction: nodes, initializers and each value's name. The names
     a user sees come first: inputs, parameters, outputs; an op's result keeps its listing name
@@ -477,15 +209,17 @@ class _Builder:
         self.taken.add(name)
         return name
 
-    def add_node(self, op_type: str, inputs: Sequence[str], output: str, line: str,
+    def add_node(self, op_type: str, inputs: Sequence[str], output: str | list[str], line: str,
                  attributes: dict[str, Any]) -> None:
+        """The ONNX node ``op_type(*inputs)``: its output (or outputs), named by its first."""
+        outputs = [output] if isinstance(output, str) else output
         helper = self.onnx.helper
         for key, v in attributes.items():
             if isinstance(v, np.ndarray):
                 attributes[key] = self.onnx.numpy_helper.from_array(v)
             elif isinstance(v, np.dtype):
                 attributes[key] = helper.np_dtype_to_tensor_dtype(v)
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=output,
+        self.nodes.append(helper.make_node(op_type, list(inputs), outputs, name=outputs[0],
                                            doc_string=line, **attributes))
 
     def initializer(self, array: np.ndarray, name: str | None = None) -> str:

@@ -4,9 +4,9 @@ A rule is ``rule(g, out, *inputs, **params) -> cotangent of that input``. In an 
 backward pass ``g``, ``out`` and the inputs are numpy arrays; with ``create_graph=True`` and in
 traced programs they are Tensors, and the same rule records its ops. So a rule uses only
 operators, methods and ``_any`` (a primitive on arrays or Tensors). A rule may return its
-cotangent in the broadcast shape: ``autodiff.sum_to`` sums it back in one place. Composite ops
-(``log_sigmoid``, ``swapaxes``, …) are plain functions of primitives. At the end, Tensor's
-operators and methods are these ops under numpy's names.
+cotangent in the broadcast shape: ``autodiff.sum_to`` sums it back in one place. Ops that are
+functions of these (``log_sigmoid``, ``swapaxes``, ``vstack``, …) are in ``composites.py``. At
+the end, Tensor's operators and methods are these ops under numpy's names.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -138,11 +139,6 @@ softplus = _unary("softplus", lambda x, out=None: np.logaddexp(0.0, x, out=out),
                   lambda g, out, x: g * _any(sigmoid, x), "d softplus(x) = σ(x)·dx")
 
 
-def log_sigmoid(x: ArrayLike) -> Tensor:
-    """log σ(x) = -softplus(-x): finite where log(sigmoid(x)) gives -inf."""
-    return neg(softplus(neg(x)))
-
-
 def _wins(mine: Any, other: Any, g: Any) -> Any:
     """1 where this side wins, 1/2 on ties (as JAX and PyTorch split them), else 0: g's dtype."""
     return ((mine > other) + (mine == other) * 0.5).astype(g.dtype)
@@ -183,6 +179,30 @@ less, less_equal = _compare("less", np.less), _compare("less_equal", np.less_equ
 greater, equal = _compare("greater", np.greater), _compare("equal", np.equal)
 greater_equal = _compare("greater_equal", np.greater_equal)
 not_equal = _compare("not_equal", np.not_equal)
+
+
+# --- more of numpy's elementwise functions ---------------------------------------------------
+log1p = _unary("log1p", np.log1p, lambda g, out, x: g / (x + 1.0), "d log(1+x) = dx / (1+x)")
+expm1 = _unary("expm1", np.expm1, lambda g, out, x: g * (out + 1.0), "d (eˣ-1) = eˣ·dx")
+sin = _unary("sin", np.sin, lambda g, out, x: g * _any(cos, x), "d sin x = cos x·dx")
+cos: Primitive = _unary("cos", np.cos, lambda g, out, x: -g * _any(sin, x), "d cos x = -sin x·dx")
+tan = _unary("tan", np.tan, lambda g, out, x: g * (out * out + 1.0), "d tan x = (1+tan²x)·dx")
+arcsin = _unary("arcsin", np.arcsin, lambda g, out, x: g / _any(sqrt, 1.0 - x * x),
+                "d arcsin x = dx / √(1-x²)")
+arccos = _unary("arccos", np.arccos, lambda g, out, x: -g / _any(sqrt, 1.0 - x * x),
+                "d arccos x = -dx / √(1-x²)")
+arctan = _unary("arctan", np.arctan, lambda g, out, x: g / (x * x + 1.0), "d arctan x = dx/(1+x²)")
+sinh = _unary("sinh", np.sinh, lambda g, out, x: g * _any(cosh, x), "d sinh x = cosh x·dx")
+cosh: Primitive = _unary("cosh", np.cosh, lambda g, out, x: g * _any(sinh, x), "d cosh = sinh·dx")
+floor = _unary("floor", np.floor, None, "floor(x): no gradient (its derivative is 0 or none)")
+ceil = _unary("ceil", np.ceil, None, "ceil(x): no gradient (its derivative is 0 or none)")
+rint = _unary("rint", np.rint, None, "rint(x), to an integer (halves to even): no gradient")
+logaddexp = _binary("logaddexp", np.logaddexp, lambda g, out, x, y: g * _any(exp, x - out),
+                    lambda g, out, x, y: g * _any(exp, y - out), "d log(eˣ+eʸ) = eˣ⁻ᶻ·dx + eʸ⁻ᶻ·dy")
+arctan2 = _binary("arctan2", np.arctan2, lambda g, out, y, x: g * x / (x * x + y * y),
+                  lambda g, out, y, x: -g * y / (x * x + y * y), "d atan2 = (x·dy - y·dx)/(x²+y²)")
+mod = _binary("mod", np.remainder, _pass, lambda g, out, x, y: -g * _any(floor, x / y),
+              "d (x mod y) = dx - floor(x/y)·dy (numpy's: the sign of y)")
 
 
 # --- reductions (params: ``axis``, a sorted tuple of non-negative axes, and ``keepdims``) -------
@@ -265,6 +285,43 @@ def argmax(x: ArrayLike, axis: int | None = 0) -> Tensor:
     return _argmax(x, axis=None if axis is None else _axes(axis, shape_of(x), "argmax")[0])
 
 
+_min = Primitive("min", lambda x, axis, keepdims: np.minimum.reduce(x, axis, keepdims=keepdims),
+                 (_at_max,), "d min(x) = dx at the minimum (ties split)", _reduced, fresh=True)
+min = _reduction(_min, None, "The smallest element over ``axis``; ties share the gradient evenly.")
+_argmin = Primitive("argmin", lambda x, axis: np.argmin(x, axis), None, "no gradient", _reduced,
+                    fresh=True)
+
+
+def _others(g: Any, out: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
+    """d Πx/dxᵢ = Π of the others, exact at zeros: the reduced axes moved last as one of n, an
+    (…, n, n) copy of them with 1 on the diagonal, multiplied along its last axis."""
+    order = [a for a in range(x.ndim) if a not in axis] + list(axis)
+    moved, n = x.transpose(order), math.prod(x.shape[a] for a in axis)
+    rows = moved.reshape((*moved.shape[:x.ndim - len(axis)], 1, n))
+    others = _any(_prod, _any(where, np.eye(n, dtype=bool), 1.0, rows), axis=(rows.ndim - 1,),
+                  keepdims=False)
+    back = others.reshape(moved.shape).transpose(tuple(np.argsort(order).tolist()))
+    return _spread(g, x, axis, keepdims) * back
+
+
+_prod = Primitive("prod", lambda x, axis, keepdims, out=None: np.multiply.reduce(
+    x, axis, keepdims=keepdims, out=out), (_others,), "d Πx = Σᵢ (Π of the others)·dxᵢ",
+    _reduced, out=True)
+prod = _reduction(_prod, None, "The product of x over ``axis`` (None: all axes).")
+
+
+def _reverse_cumsum(g: Any, out: Any, x: Any, axis: int) -> Any:
+    back = (slice(None),) * axis + (slice(None, None, -1),)  # the sums run from the end
+    return _any(_cumsum, g[back], axis=axis)[back]
+
+
+_cumsum = Primitive("cumsum", lambda x, axis, out=None: np.cumsum(x, axis, out=out),
+                    (_reverse_cumsum,), "d Σ≤ᵢx = Σ≤ᵢdx: x̄ is ḡ summed from the end", _each,
+                    out=True)
+_argsort = Primitive("argsort", lambda x, axis: np.argsort(x, axis, kind="stable"), None,
+                     "no gradient: the permutation that sorts x (stable)", _reduced, fresh=True)
+
+
 # --- many classes: the class axis is 0, examples are columns ------------------------------------
 def _logsumexp_impl(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
     shift = np.maximum.reduce(x, axis, keepdims=True)
@@ -321,20 +378,10 @@ def reshape(x: ArrayLike, *shape: Any) -> Tensor:
     return _reshape(x, shape=_shape_arg(shape, "reshape"))
 
 
-def flatten(x: ArrayLike) -> Tensor:
-    return reshape(x, -1)
-
-
 def transpose(x: ArrayLike, *axes: Any) -> Tensor:
     """x with its axes permuted (reversed when ``axes`` is empty)."""
     reverse = tuple(range(len(shape_of(x))))[::-1]
     return _transpose(x, axes=_shape_arg(axes, "transpose") if axes else reverse)
-
-
-def swapaxes(x: ArrayLike, axis1: int, axis2: int) -> Tensor:
-    axes = list(range(len(shape_of(x))))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return transpose(x, axes)
 
 
 def broadcast_to(x: ArrayLike, *shape: Any) -> Tensor:
@@ -453,6 +500,56 @@ def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     return _stack(*tensors, axis=_axes(axis, (1, *_joined(tensors, "stack")), "stack")[0])
 
 
+def _along(indices: Any, shape: tuple[int, ...], axis: int) -> tuple[Any, ...]:
+    """take_along_axis as x[index arrays]: ``indices`` at ``axis``, a range at each other axis."""
+    return tuple(indices if a == axis else np.arange(n).reshape((n,) + (1,) * (len(shape) - a - 1))
+                 for a, n in enumerate(shape))
+
+
+_take_along_axis = Primitive("take_along_axis", np.take_along_axis, _first_only(
+    lambda g, out, x, i, axis: _any(scatter_add, g, *_along(i, x.shape, axis), index=(SLOT,) *
+                                    x.ndim, shape=x.shape)), "x̄ is ḡ added back at the places "
+    "taken (repeated places accumulate)", _free, "{error} (shapes {shapes}, axis {axis})",
+    fresh=True)
+
+
+# --- contractions -------------------------------------------------------------------------------
+def _einsum_vjp(position: int) -> Rule:
+    """Input ``position``'s cotangent: ḡ contracted with the other inputs onto its letters; a
+    letter no other operand has comes from a ones vector, a repeated one from an identity."""
+
+    def rule(g: Any, out: Any, *xs: Any, subscripts: str) -> Any:
+        terms = subscripts.replace("->", ",").split(",")  # the inputs', then the output's
+        mine, target, operands = terms.pop(position), "", [*xs[:position], *xs[position + 1:], g]
+        spare = iter(sorted(set(string.ascii_letters) - set(subscripts)))
+        for letter, n in zip(mine, shape_of(xs[position])):
+            if letter in target:  # repeated: an identity puts it on a diagonal, a new letter
+                letter += next(spare)
+                terms.append(letter)
+                operands.append(np.eye(n, dtype=g.dtype))
+            elif letter not in "".join(terms):  # its own: a ones vector spreads it
+                terms.append(letter)
+                operands.append(np.ones(n, g.dtype))
+            target += letter[-1]
+        grad = _any(_einsum, *operands, subscripts=",".join(terms) + "->" + target)
+        # a letter the other operands broadcast (size 1 there) comes back of size 1: spread it
+        shape = np.broadcast_shapes(grad.shape, shape_of(xs[position]))
+        return grad if grad.shape == shape else _any(_broadcast_to, grad, shape=shape)
+
+    return rule
+
+
+def _einsum_flops(out: tuple[int, ...], *shapes: Any, subscripts: str) -> int:
+    sizes = dict(zip(subscripts.replace(",", ""), builtins.sum(shapes, ())))  # each letter's
+    return len(shapes) * math.prod(sizes.values())  # a multiply-add per operand and grid point
+
+
+_einsum = Primitive(
+    "einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=len(xs) > 1),
+    _einsum_vjp, "d einsum(…, xₖ, …) = Σₖ einsum(…, dxₖ, …)", _einsum_flops,
+    "{error} (subscripts {subscripts!r}, input shapes {shapes})")
+
+
 # --- checks a program keeps ----------------------------------------------------------------
 def _in_range(x: Any, low: float, high: float, message: str) -> Any:
     outside = (x < low) | (x > high)
@@ -485,12 +582,15 @@ Tensor.__neg__, Tensor.__abs__, Tensor.__getitem__ = _method(neg), _method(abs),
 Tensor.__lt__, Tensor.__le__ = _method(less), _method(less_equal)
 Tensor.__gt__, Tensor.__ge__ = _method(greater), _method(greater_equal)
 Tensor.__eq__, Tensor.__ne__ = _method(equal), _method(not_equal)  # type: ignore[assignment]
+Tensor.__mod__, Tensor.__rmod__ = _method(mod), _reflected(mod)
 Tensor.T = property(transpose)  # type: ignore[assignment]
-Tensor.mT = property(lambda self: swapaxes(self, -1, -2))  # type: ignore[assignment]
+Tensor.mT = property(lambda self: transpose(  # type: ignore[assignment]
+    self, (*range(self.ndim - 2), self.ndim - 1, self.ndim - 2)))
 Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = _method(exp), _method(log), _method(sqrt), \
     _method(abs)
 Tensor.relu, Tensor.sigmoid, Tensor.tanh = _method(relu), _method(sigmoid), _method(tanh)
-Tensor.softplus, Tensor.log_sigmoid = _method(softplus), log_sigmoid
+Tensor.softplus = _method(softplus)
 Tensor.clip, Tensor.sum, Tensor.mean, Tensor.max, Tensor.argmax = clip, sum, mean, max, argmax
-Tensor.reshape, Tensor.flatten, Tensor.astype = reshape, flatten, astype
-Tensor.transpose, Tensor.swapaxes, Tensor.broadcast_to = transpose, swapaxes, broadcast_to
+Tensor.min, Tensor.prod = min, prod
+Tensor.reshape, Tensor.astype = reshape, astype
+Tensor.transpose, Tensor.broadcast_to = transpose, broadcast_to

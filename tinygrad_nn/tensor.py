@@ -426,16 +426,19 @@ class Tensor:
         return self
 
     # Operators and methods: the ops under numpy's names, assigned where they are defined
-    # (ops.py: ``Tensor.__add__ = ...``; autodiff.py ``backward``, graph.py ``graph``).
+    # (ops.py: ``Tensor.__add__ = ...``, composites.py; autodiff.py ``backward``, graph.py
+    # ``graph``).
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = _SET_BY_OPS
     __rtruediv__ = __pow__ = __rpow__ = __matmul__ = __rmatmul__ = __neg__ = _SET_BY_OPS
-    __abs__ = __getitem__ = __lt__ = __le__ = __gt__ = __ge__ = _SET_BY_OPS
+    __abs__ = __getitem__ = __lt__ = __le__ = __gt__ = __ge__ = __mod__ = __rmod__ = _SET_BY_OPS
     __eq__ = __ne__ = _SET_BY_OPS  # type: ignore[assignment]  # elementwise, as numpy's
     exp = log = sqrt = abs = relu = sigmoid = tanh = softplus = _SET_BY_OPS
     backward: Callable[..., None]
     graph: Callable[..., Any]
     log_sigmoid = clip = sum = mean = max = argmax = reshape = flatten = astype = _SET_BY_OPS
     transpose = swapaxes = broadcast_to = _SET_BY_OPS
+    min = argmin = prod = cumsum = argsort = round = _SET_BY_OPS
+    sort = squeeze = repeat = take = dot = diagonal = trace = _SET_BY_OPS  # composites.py's
     T: Tensor
     mT: Tensor  # noqa: N815 (numpy's name)
 
