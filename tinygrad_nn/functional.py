@@ -189,7 +189,6 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
     return grad_f
 
 
-
 def hvp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
     """``hvp(f, argnums)(*args, v)``: the Hessian of scalar ``f`` at ``args[argnums]`` times
     ``v`` (a pytree of that argument's structure; a tuple of them for a sequence of argnums),
