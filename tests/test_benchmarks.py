@@ -41,6 +41,11 @@ QUICK_RUNS = {
         ["--rounds", "2", "--warmup", "1", "--inner", "2", "--dtype", "both"],
         ["adam / sgd", "momentum / sgd", "rmsprop / sgd", "tiny net, float32"],
     ),
+    "per_example.py": (
+        ["--rounds", "2", "--warmup", "1", "--inner", "1", "--examples", "16", "--dtype", "both"],
+        ["vmap / loop of grad", "jit(vmap) / loop of grad", "per-example gradients == loop of "
+         "grad", "per-example gradients, float32"],
+    ),
     "profile_engine.py": (
         ["--cat-iterations", "2", "--tiny-iterations", "10", "--top", "3"],
         ["=== profile: cat workload", "=== profile: tiny net", "ms per iteration"],

@@ -9,7 +9,9 @@ random.py's draws each have
   is in ``NO_GRADIENT`` (and has no rule);
 - an ONNX mapping (``export.ONNX_OPS``; ``None`` marks "no ONNX form") and, with one, a run in
   ONNX Runtime: it is in ``test_export``'s every_primitive program or in an op case that
-  ``test_ops_numpy`` exports.
+  ``test_ops_numpy`` exports;
+- a ``vmap`` rule (``batch=``, or ``elementwise=True``), or an entry in ``LOOPS`` (under
+  ``vmap`` it then runs once per example); ``test_vmap`` runs every op case on a batch.
 
 The failure names each primitive and what it lacks.
 """
@@ -58,6 +60,11 @@ NO_GRADIENT = {
     "stop_gradient",  # its whole point
     "random_split", "random_normal", "random_uniform", "random_bernoulli", "random_permutation",
 }
+
+
+# Without a batch rule: vmap runs them once per example (a key each), which is what they mean.
+LOOPS = {"random_split", "random_normal", "random_uniform", "random_bernoulli",
+         "random_permutation"}
 
 
 def public(primitive: Primitive) -> bool:
@@ -126,6 +133,9 @@ def gaps(primitive: Primitive, covered: dict[str, set[Primitive]]) -> list[str]:
                        "for no ONNX form)")
     elif export.ONNX_OPS[primitive] is not None and primitive not in covered["onnx"]:
         missing.append("a run in ONNX Runtime (an op case in op_cases.CASES that uses it)")
+    if primitive.batch is None and not primitive.elementwise and primitive.name not in LOOPS:
+        missing.append("a vmap rule (batch=batching.…, or elementwise=True), or an entry in "
+                       "LOOPS")
     return missing
 
 
@@ -160,3 +170,5 @@ def test_the_check_names_what_was_taken_away(covered: dict[str, set[Primitive]],
     assert gaps(ops.mod, covered) == []
     ruled_sign = Primitive("sign", np.sign, (lambda g, out, x: g,))  # listed as having no rule
     assert any(what.startswith("no rule") for what in gaps(ruled_sign, covered))
+    monkeypatch.setattr(ops._prod, "batch", None)
+    assert [what.split(" ")[:3] for what in gaps(ops._prod, without)][-1] == ["a", "vmap", "rule"]

@@ -124,7 +124,8 @@ def test_every_declared_tensor_method_is_assigned() -> None:
 
 # --- layering: each module imports only those below it, and tensor.py nothing -----------------
 LAYERS = [
-    "tensor", "ops", "autodiff", "pytree", "functional", "gradcheck", "program", "graph", "jit",
+    "tensor", "batching", "ops", "autodiff", "pytree", "functional", "vmap", "jacobians",
+    "gradcheck", "program", "graph", "jit",
 ]
 
 

@@ -47,9 +47,10 @@ from tinygrad_nn.composites import (
     triu,
     vstack,
 )
-from tinygrad_nn.functional import grad, value_and_grad, vjp
+from tinygrad_nn.functional import grad, hvp, value_and_grad, vjp
 from tinygrad_nn.gradcheck import GradCheck, check_grads
 from tinygrad_nn.graph import Graph, make_graph
+from tinygrad_nn.jacobians import hessian, jacfwd, jacobian, jacrev, jvp, linearize
 from tinygrad_nn.jit import jit
 from tinygrad_nn.nn import log_softmax, softmax, std, var
 from tinygrad_nn.ops import (
@@ -121,11 +122,12 @@ from tinygrad_nn.tensor import (
     no_grad,
     stop_gradient,
 )
+from tinygrad_nn.vmap import vmap
 
 # isort: split
 # Models beyond one sigmoid (issue 11): tg.random, tg.optim and a composer's helpers.
 from tinygrad_nn import optim, random
-from tinygrad_nn.optim import hvp, ravel_pytree, tree_vdot
+from tinygrad_nn.optim import ravel_pytree, tree_vdot
 
 __version__ = "0.1.0"
 
@@ -152,7 +154,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ += ["export_onnx"]
-__all__ += ["hvp", "optim", "random", "ravel_pytree", "tree_vdot"]
+__all__ += ["optim", "random", "ravel_pytree", "tree_vdot"]
 # numpy's ops (issue 19): primitives in ops.py, functions of them in composites.py
 __all__ += [
     "arccos", "arcsin", "arctan", "arctan2", "argmin", "argsort", "array_split", "ceil", "cos",
@@ -162,3 +164,5 @@ __all__ += [
     "square", "squeeze", "take", "take_along_axis", "tan", "tensordot", "tile", "trace", "tril",
     "triu", "vstack"
 ]
+# Issue 19: the transforms beyond grad: forward mode, Jacobians, vmap.
+__all__ += ["hessian", "hvp", "jacfwd", "jacobian", "jacrev", "jvp", "linearize", "vmap"]

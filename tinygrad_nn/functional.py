@@ -111,7 +111,8 @@ class _Traced:
     def pull_back(self, seed: Any, retain_graph: bool) -> Any:
         """The inputs' cotangents (in the primals' structure) for the output's ``seed``; recorded
         (Tensors) inside another transform or a program trace, as ``create_graph`` does."""
-        out, recorded, results = self.out, self.recorded, {}
+        out, results = self.out, {}
+        recorded = self.recorded or type(seed) is Tensor  # a recorded cotangent: recorded too
         if out.requires_grad and out.traces & self.bit and not recorded:
             results = backprop(out, seed, order=reversed(self.tape), targets=self.inputs,
                                trace=self.bit, retain_graph=retain_graph)
@@ -139,10 +140,16 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
     traced = _Traced(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp")
 
     def vjp_fn(cotangent: ArrayLike) -> tuple[Any, ...]:
-        seed = make_seed(traced.out, cotangent, "vjp_fn")
-        # a recorded cotangent stays one, so that an outer transform differentiates through it
-        return tuple(traced.pull_back(cotangent if type(cotangent) is Tensor and traced.recorded
-                                      else seed, retain_graph=True))
+        # A cotangent that is recorded (traced, or needing a gradient) stays a Tensor, its
+        # values unread, and the backward pass is recorded on it: a traced program recomputes
+        # it, an outer transform (or vmap) differentiates (or batches) through it.
+        if type(cotangent) is Tensor and (traced.recorded or cotangent.requires_grad
+                                          or cotangent.program is not None):
+            if cotangent.shape != traced.out.shape:
+                raise ValueError(f"vjp_fn: the cotangent has shape {cotangent.shape}, expected "
+                                 f"the output's shape {traced.out.shape}")
+            return tuple(traced.pull_back(cotangent, retain_graph=True))
+        return tuple(traced.pull_back(make_seed(traced.out, cotangent, "vjp_fn"), True))
 
     return (traced.value(), vjp_fn, traced.aux) if has_aux else (traced.value(), vjp_fn)
 
@@ -180,3 +187,24 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
         return (gradient, value[1]) if has_aux else gradient
 
     return grad_f
+
+
+def hvp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """``hvp(f, argnums)(*args, v)``: the Hessian of scalar ``f`` at ``args[argnums]`` times
+    ``v`` (a pytree of that argument's structure; a tuple of them for a sequence of argnums),
+    as the gradient of ⟨∇f, v⟩ (reverse over reverse)."""
+
+    def hvp_f(*args_and_v: Any) -> Any:
+        *args, v = args_and_v
+        point = tuple(args[p] for p in check_argnums(argnums, len(args), "hvp"))
+        directions, v_tree = tree_flatten(v)
+        if v_tree != tree_flatten(point[0] if isinstance(argnums, int) else point)[1]:
+            raise ValueError(f"hvp: v must have the structure of argument {argnums}")
+
+        def along(*xs: Any) -> Any:  # ⟨∇f(xs), v⟩, recorded
+            pairs = zip(tree_flatten(grad(f, argnums)(*xs))[0], directions)
+            return sum(ops.sum(ops.mul(g, u)) for g, u in pairs)
+
+        return grad(along, argnums)(*args)
+
+    return hvp_f

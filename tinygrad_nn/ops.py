@@ -4,7 +4,8 @@ A rule is ``rule(g, out, *inputs, **params) -> cotangent of that input``. In an 
 backward pass ``g``, ``out`` and the inputs are numpy arrays; with ``create_graph=True`` and in
 traced programs they are Tensors, and the same rule records its ops. So a rule uses only
 operators, methods and ``_any`` (a primitive on arrays or Tensors). A rule may return its
-cotangent in the broadcast shape: ``autodiff.sum_to`` sums it back in one place. Ops that are
+cotangent in the broadcast shape: ``autodiff.sum_to`` sums it back in one place. A primitive's
+``batch`` rule (``vmap``; the shared ones in ``batching.py``) is the op on a batch. Ops that are
 functions of these (``log_sigmoid``, ``swapaxes``, ``vstack``, …) are in ``composites.py``. At
 the end, Tensor's operators and methods are these ops under numpy's names.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_nn import batching
 from tinygrad_nn.tensor import (
     ArrayLike,
     CheckError,
@@ -106,7 +108,7 @@ matmul = Primitive(
     "matmul", np.matmul, (_matmul_dx, _matmul_dy), "d(x @ y) = dx @ y + x @ dy: x̄ = ḡ·yᵀ, ȳ = xᵀ·ḡ",
     lambda out, x, y: 2 * math.prod(out) * (x[-1] if x else 1), "cannot multiply shapes "
     "{shapes}: need x[..., n, k] @ y[..., k, m] with equal k (1-D operands allowed, 0-d not)",
-    out=True)
+    out=True, batch=batching.matmul)
 
 
 # --- elementwise functions ------------------------------------------------------------------------
@@ -252,14 +254,16 @@ def _reduced(out: tuple[int, ...], x: tuple[int, ...], **params: Any) -> int:
 
 _sum = Primitive("sum", lambda x, axis, keepdims, out=None: np.add.reduce(
     x, axis, keepdims=keepdims, out=out), (lambda g, out, x, **p: _spread(g, x, **p),),
-    "d Σx = Σdx: the cotangent is copied back over the summed axes", _reduced, out=True)
+    "d Σx = Σdx: the cotangent is copied back over the summed axes", _reduced, out=True,
+    batch=batching.reduce)
 _mean = Primitive("mean", _average, (lambda g, out, x, axis, keepdims: _spread(
     g, x, axis, keepdims, x.size / builtins.max(out.size, 1)),),
     "d mean(x) = mean(dx): the cotangent / n is copied back over the averaged axes",
-    lambda out, x, **params: math.prod(x) + math.prod(out), fresh=True)
+    lambda out, x, **params: math.prod(x) + math.prod(out), fresh=True,
+    batch=batching.reduce)
 _max = Primitive("max", lambda x, axis, keepdims: np.maximum.reduce(x, axis, keepdims=keepdims),
                  (_at_max,), "d max(x) = dx at the maximum (ties split evenly, as JAX)", _reduced,
-                 fresh=True)
+                 fresh=True, batch=batching.reduce)
 
 
 def _reduction(primitive: Primitive, axis: Axis, doc: str) -> Callable[..., Tensor]:
@@ -276,7 +280,7 @@ sum = _reduction(_sum, None, "Σ of x over ``axis`` (None: all axes).")
 mean = _reduction(_mean, None, "The mean of x over ``axis`` (None: all axes).")
 max = _reduction(_max, None, "The largest element over ``axis``; ties share the gradient evenly.")
 _argmax = Primitive("argmax", lambda x, axis: np.argmax(x, axis), None, "no gradient", _reduced,
-                    fresh=True)
+                    fresh=True, batch=batching.arg_reduce)
 
 
 def argmax(x: ArrayLike, axis: int | None = 0) -> Tensor:
@@ -286,10 +290,11 @@ def argmax(x: ArrayLike, axis: int | None = 0) -> Tensor:
 
 
 _min = Primitive("min", lambda x, axis, keepdims: np.minimum.reduce(x, axis, keepdims=keepdims),
-                 (_at_max,), "d min(x) = dx at the minimum (ties split)", _reduced, fresh=True)
+                 (_at_max,), "d min(x) = dx at the minimum (ties split)", _reduced, fresh=True,
+                 batch=batching.reduce)
 min = _reduction(_min, None, "The smallest element over ``axis``; ties share the gradient evenly.")
 _argmin = Primitive("argmin", lambda x, axis: np.argmin(x, axis), None, "no gradient", _reduced,
-                    fresh=True)
+                    fresh=True, batch=batching.arg_reduce)
 
 
 def _others(g: Any, out: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> Any:
@@ -306,7 +311,7 @@ def _others(g: Any, out: Any, x: Any, axis: tuple[int, ...], keepdims: bool) -> 
 
 _prod = Primitive("prod", lambda x, axis, keepdims, out=None: np.multiply.reduce(
     x, axis, keepdims=keepdims, out=out), (_others,), "d Πx = Σᵢ (Π of the others)·dxᵢ",
-    _reduced, out=True)
+    _reduced, out=True, batch=batching.reduce)
 prod = _reduction(_prod, None, "The product of x over ``axis`` (None: all axes).")
 
 
@@ -317,9 +322,10 @@ def _reverse_cumsum(g: Any, out: Any, x: Any, axis: int) -> Any:
 
 _cumsum = Primitive("cumsum", lambda x, axis, out=None: np.cumsum(x, axis, out=out),
                     (_reverse_cumsum,), "d Σ≤ᵢx = Σ≤ᵢdx: x̄ is ḡ summed from the end", _each,
-                    out=True)
+                    out=True, batch=batching.reduce)
 _argsort = Primitive("argsort", lambda x, axis: np.argsort(x, axis, kind="stable"), None,
-                     "no gradient: the permutation that sorts x (stable)", _reduced, fresh=True)
+                     "no gradient: the permutation that sorts x (stable)", _reduced, fresh=True,
+                     batch=batching.reduce)
 
 
 # --- many classes: the class axis is 0, examples are columns ------------------------------------
@@ -335,7 +341,8 @@ _logsumexp = Primitive(
     "logsumexp", _logsumexp_impl, (lambda g, out, x, axis, keepdims: _spread(g, x, axis, keepdims)
                               * _any(exp, x - _spread(out, x, axis, keepdims)),),
     "d log Σ exp(x) = softmax(x)·dx; shifted by the max: exact for ±1000",
-    lambda out, x, **params: 4 * math.prod(x), fresh=True)
+    lambda out, x, **params: 4 * math.prod(x), fresh=True,
+    batch=batching.reduce)
 
 
 logsumexp = _reduction(_logsumexp, 0, "log Σ exp(x) over ``axis`` (the class axis, 0), without "
@@ -345,17 +352,20 @@ logsumexp = _reduction(_logsumexp, 0, "log Σ exp(x) over ``axis`` (the class ax
 # --- shapes ---------------------------------------------------------------------------------------
 _reshape = Primitive("reshape", lambda x, shape: np.reshape(x, shape), (
     lambda g, out, x, shape: g.reshape(x.shape),), "the cotangent is reshaped back", _free,
-    "cannot reshape shape {shapes} to {shape} ({error})")
+    "cannot reshape shape {shapes} to {shape} ({error})", batch=batching.reshape)
 _transpose = Primitive("transpose", lambda x, axes: np.transpose(x, axes), (
     lambda g, out, x, axes: g.transpose(tuple(np.argsort(axes).tolist())),),
-    "the cotangent is permuted back", _free, "axes {axes} do not permute shape {shapes}")
+    "the cotangent is permuted back", _free, "axes {axes} do not permute shape {shapes}",
+    batch=batching.transpose)
 _broadcast_to = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), (_pass,),
                           "the engine sums the cotangent back to x's shape", _free,
-                          "shape {shapes} does not broadcast to {shape}")
+                          "shape {shapes} does not broadcast to {shape}",
+                          batch=batching.broadcast_to)
 _astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype), (
     lambda g, out, x, dtype: g.astype(x.dtype),), "the cotangent goes back in x's dtype", _free,
     fresh=True, elementwise=True)
-identity = Primitive("identity", lambda x: x, (_pass,), "d x = dx", _free)
+identity = Primitive("identity", lambda x: x, (_pass,), "d x = dx", _free,
+                     batch=batching.unchanged)
 
 
 def _ints(values: Any, what: str) -> tuple[int, ...]:
@@ -434,11 +444,14 @@ def _first_only(rule: Rule) -> Callable[[int], Rule]:
 scatter_add = Primitive(
     "scatter_add", _scatter_add, _first_only(lambda dg, out, g, *arrays, index, shape: _any(
         _getitem, dg, *arrays, index=index)), "the transpose of x[index]: d scatter_add(g) = "
-    "dg[index]", lambda out, g, *arrays, **params: math.prod(g), fresh=True)
+    "dg[index]", lambda out, g, *arrays, **params: math.prod(g), fresh=True,
+    batch=lambda p, args, dims, index, shape: batching.scatter_add(p, args, dims, index, shape,
+                                                                    SLOT))
 _getitem = Primitive("getitem", _gather, _first_only(lambda g, out, x, *arrays, index: _any(
     scatter_add, g, *arrays, index=index, shape=x.shape)),
     "the cotangent is added back at the places (repeated places accumulate)", _free,
-    "index {index} is invalid for shape {shapes}: {error}")
+    "index {index} is invalid for shape {shapes}: {error}",
+    batch=lambda p, args, dims, index: batching.getitem(p, args, dims, index, SLOT))
 
 
 def getitem(x: ArrayLike, index: Any) -> Tensor:
@@ -475,10 +488,12 @@ def _piece(position: int) -> Rule:
 
 _concatenate = Primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis), _piece,
                          "each input's cotangent is its slice of the output's cotangent", _free,
-                         "shapes {shapes} do not join along axis {axis}", fresh=True)
+                         "shapes {shapes} do not join along axis {axis}", fresh=True,
+                         batch=batching.aligned)
 _stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis), _piece,
                    "each input's cotangent is its index along the new axis", _free,
-                   "shapes {shapes} differ: cannot stack them", fresh=True)
+                   "shapes {shapes} differ: cannot stack them", fresh=True,
+                   batch=batching.aligned)
 
 
 def _joined(tensors: Any, op: str) -> tuple[int, ...]:
@@ -510,7 +525,7 @@ _take_along_axis = Primitive("take_along_axis", np.take_along_axis, _first_only(
     lambda g, out, x, i, axis: _any(scatter_add, g, *_along(i, x.shape, axis), index=(SLOT,) *
                                     x.ndim, shape=x.shape)), "x̄ is ḡ added back at the places "
     "taken (repeated places accumulate)", _free, "{error} (shapes {shapes}, axis {axis})",
-    fresh=True)
+    fresh=True, batch=batching.aligned)
 
 
 # --- contractions -------------------------------------------------------------------------------
@@ -547,7 +562,7 @@ def _einsum_flops(out: tuple[int, ...], *shapes: Any, subscripts: str) -> int:
 _einsum = Primitive(
     "einsum", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=len(xs) > 1),
     _einsum_vjp, "d einsum(…, xₖ, …) = Σₖ einsum(…, dxₖ, …)", _einsum_flops,
-    "{error} (subscripts {subscripts!r}, input shapes {shapes})")
+    "{error} (subscripts {subscripts!r}, input shapes {shapes})", batch=batching.einsum)
 
 
 # --- checks a program keeps ----------------------------------------------------------------
@@ -558,7 +573,8 @@ def _in_range(x: Any, low: float, high: float, message: str) -> Any:
     return x
 
 
-check_range = Primitive("check_range", _in_range, (_pass,), "x, checked: d x = dx", _free)
+check_range = Primitive("check_range", _in_range, (_pass,), "x, checked: d x = dx", _free,
+                        batch=batching.unchanged)
 """x itself, after checking that low ≤ x ≤ high, else a CheckError of ``message`` (its
 ``{value}``: the first value outside). Recorded, so a ``jit`` replay checks its new inputs."""
 

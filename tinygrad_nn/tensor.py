@@ -166,17 +166,21 @@ class Primitive:
     known to be fresh is taken to alias its inputs: a user's impl may return ``x`` itself);
     ``elementwise``, each output element depends on the same element of the (broadcast)
     inputs, so the result may be written into an input that dies there.
+
+    ``batch(primitive, args, dims, **params) -> (out, out_dim)`` is its ``vmap`` rule: the op on
+    a batch, ``dims[i]`` the batch axis of ``args[i]`` or None (an elementwise op needs none;
+    without one, ``vmap`` runs the op once per example).
     """
 
-    __slots__ = ("elementwise", "error", "flops", "fresh", "impl", "math", "name", "out", "ruled",
-                 "vjps")
+    __slots__ = ("batch", "elementwise", "error", "flops", "fresh", "impl", "math", "name", "out",
+                 "ruled", "vjps")
 
     def __init__(self, name: str, impl: Callable[..., Any],
                  vjps: Sequence[Rule | None] | Callable[[int], Rule] | None = (), math: str = "",
                  flops: Callable[..., int] | None = None,
                  error: str = "{error} (input shapes {shapes})", *, out: bool = False,
-                 fresh: bool = False, elementwise: bool = False):
-        self.name, self.impl, self.vjps, self.math = name, impl, vjps, math
+                 fresh: bool = False, elementwise: bool = False, batch: Rule | None = None):
+        self.name, self.impl, self.vjps, self.math, self.batch = name, impl, vjps, math, batch
         self.flops, self.error, self.out = flops, error, out
         self.fresh, self.elementwise = fresh or out, elementwise
         # Inputs from ``ruled`` on may lack a rule: checked at the call, when one needs a gradient.
@@ -478,4 +482,5 @@ def leaf(data: np.ndarray, requires_grad: bool, traces: int, name: str | None = 
 # The one primitive the ground floor needs: ``Tensor(t)`` and ``detach()`` of a traced value
 # are this equation, so a replay recomputes them. It returns its input: no copy.
 stop_gradient = Primitive("stop_gradient", lambda x: x, None,
-                          "no gradient: the values, as a constant", lambda out, x: 0)
+                          "no gradient: the values, as a constant", lambda out, x: 0,
+                          batch=lambda primitive, args, dims: (primitive(*args), dims[0]))
