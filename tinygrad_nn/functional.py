@@ -66,7 +66,8 @@ def _input(leaf: Any, bit: int) -> Tensor:
     """A fresh leaf for one input; a node joined to it when it is an outer transform's or a
     traced program's Tensor."""
     if type(leaf) is Tensor and (leaf.requires_grad or leaf.program is not None):
-        node = ops.identity(leaf)
+        # an int is differentiated as float64, as an eager input is
+        node = ops.identity(leaf) if leaf.dtype.kind == "f" else ops.astype(leaf, np.float64)
         node.requires_grad, node.traces = True, node.traces | bit
         return node
     array = leaf if type(leaf) is np.ndarray else numeric(leaf, "an input leaf")
@@ -163,7 +164,7 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
     """
     argnums = argnums if isinstance(argnums, int) else check_argnums(argnums, None, "grad")
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def value_and_grad_f(*args: Any, **kwargs: Any) -> Any:
         traced = _Traced(f, args, kwargs, argnums, has_aux, "grad")
         if traced.out.size != 1:
@@ -181,7 +182,7 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
     """A function returning the gradient of scalar ``f`` (``(gradient, aux)`` with has_aux)."""
     value_and_grad_f = value_and_grad(f, argnums, has_aux)
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def grad_f(*args: Any, **kwargs: Any) -> Any:
         value, gradient = value_and_grad_f(*args, **kwargs)
         return (gradient, value[1]) if has_aux else gradient

@@ -148,7 +148,7 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False
     S + T, in the output's structure of the input's structure (a tuple of them for a sequence
     of argnums). With has_aux, ``(jacobian, aux)``."""
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def jacrev_f(*args: Any) -> Any:
         chosen, of_chosen = _chosen(f, args, argnums, "jacrev")
         layouts: list[_Layout] = []
@@ -172,7 +172,7 @@ def jacfwd(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False
     """``jacfwd(f)(*args)``: the same Jacobian as ``jacrev``, by forward mode (``vmap`` of the
     JVP over the input's elements): the cheaper one when inputs are fewer than outputs."""
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def jacfwd_f(*args: Any) -> Any:
         chosen, of_chosen = _chosen(f, args, argnums, "jacfwd")
         leaves, tree = tree_flatten(chosen)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,7 +38,7 @@ import numpy as np
 
 from tinygrad_nn.program import CONSTANT, INPUT, Node, Program, is_input_leaf, trace
 from tinygrad_nn.pytree import TreeDef, tree_flatten
-from tinygrad_nn.tensor import State, Tensor
+from tinygrad_nn.tensor import CheckError, State, Tensor, TracedValueError
 
 CACHE_SIZE = 32  # signatures kept per jitted function (least recently used dropped)
 BUFFER_SIZE = 128  # elements of numpy's ufunc buffers during a replay (1 KiB of float64)
@@ -68,7 +68,7 @@ class Jitted:
                                       else static_argnames)
         self.plans: OrderedDict[Any, Plan] = OrderedDict()
         self.last: Plan | None = None  # the plan used last: its guard is tried first
-        functools.update_wrapper(self, f)
+        functools.update_wrapper(self, f, updated=())  # f's name and doc, not its attributes
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if State.program is not None or State.tape is not None:
@@ -154,8 +154,8 @@ class Jitted:
                 if type(leaf) is np.ndarray and leaf.dtype.kind in "biuf":  # the usual: fast
                     leaves.append(leaf)
                     key += (leaf.shape, leaf.dtype)
-                elif type(leaf) in (int, float):  # a traced Python number: its type only
-                    leaves.append(leaf)
+                elif type(leaf) in (int, float) and is_input_leaf(leaf, scalars=True):
+                    leaves.append(leaf)  # a traced Python number: its type only
                     key.append(type(leaf))
                 elif type(leaf) is Tensor and leaf.requires_grad:
                     return None, leaves
@@ -188,9 +188,10 @@ def _positions(argnums: int | Sequence[int]) -> frozenset[int]:
 
 def _static_key(item: Any, what: str) -> Any:
     """A key equal for equal static values of the same type: ``1``, ``1.0`` and ``True`` differ,
-    and so do ``0.0`` and ``-0.0`` (floats by their repr, which tells them apart)."""
-    if type(item) is float:
-        return float, repr(item)
+    and so do ``0.0`` and ``-0.0`` (floats, numpy's too, by their repr, which tells them
+    apart)."""
+    if isinstance(item, (float, np.floating)):
+        return type(item), repr(item)
     if type(item) in (tuple, _StaticKeywords):
         return type(item), tuple(_static_key(part, what) for part in item)
     try:
@@ -343,7 +344,7 @@ class Plan:
             if buffer == "new":
                 buffer = f"np.empty({node.shape}, {_dtype_name(node, self.namespace)})"
             if node.weak:  # a Python number again, so that it promotes as one
-                body.append(f"v{node.id} = {call}.item()")
+                body.append(f"v{node.id} = np.asarray({call}).item()")
             elif buffer is None:
                 body.append(f"v{node.id} = {call}")
             else:
@@ -355,8 +356,14 @@ class Plan:
         # broadcast (a bias), even with out=: small ones keep a replay free of big allocations
         # (and are no slower); the caller's setting comes back after.
         self.namespace["setbufsize"] = np.setbufsize
+        # a step's numpy error is raised as the eager call raises it (the op, its explanation)
+        self.namespace["_failure"], self.namespace["_steps"] = _failure, [
+            (node.primitive, [self.graph.nodes[i].shape for i in node.inputs], node.params)
+            for node in self.steps]
         return "\n".join([header, f"    previous = setbufsize({BUFFER_SIZE})", "    try:",
                           *[f"        {line}" for line in body], f"        return {result}",
+                          "    except (ValueError, IndexError, TypeError) as error:",
+                          f"        raise _failure(error, _steps, {FIRST_STEP_LINE}) from None",
                           "    finally:", "        setbufsize(previous)", ""])
 
     def _result(self, i: int, names: dict[int, str]) -> str:
@@ -364,15 +371,18 @@ class Plan:
         memory (the plan's own, kept for later calls)."""
         if self.owners.get(i, frozenset({i})) & self.constants.keys():
             return f"np.array({names[i]})"
-        return f"np.asarray({names[i]})" if self.graph.nodes[i].weak else names[i]
+        node = self.graph.nodes[i]  # a step without out= may give a numpy scalar
+        scalar = node.weak or (node.primitive is not None and not node.primitive.out)
+        return f"np.asarray({names[i]})" if scalar else names[i]
 
     def _call(self, node: Node, names: dict[int, str]) -> str:
         """``impl(arguments, params)`` as source; params as literals where they print as such."""
-        impl = f"f_{node.op}"
-        self.namespace.setdefault(impl, _impl(node))
-        if self.namespace[impl] is not _impl(node):  # another primitive of the same name
+        function = node.primitive.on_numbers if node.weak else _impl(node)  # type: ignore
+        impl = f"f_{node.op}" if not node.weak else f"f_{node.op}_on_numbers"
+        self.namespace.setdefault(impl, function)
+        if self.namespace[impl] != function:  # another primitive of the same name
             impl = f"f{node.id}"
-            self.namespace[impl] = _impl(node)
+            self.namespace[impl] = function
         parts = [names[i] for i in node.inputs]
         for key, param in node.params.items():
             literal = repr(param)
@@ -410,51 +420,89 @@ def _check_donation(leaves: list[Any], donated: list[int], name: str) -> None:
 
 def _guard(args: tuple[Any, ...], static: frozenset[int], namespace: dict[str, Any],
            donated: list[int], name: str) -> str:
-    """``call(*args)``: check the arguments' structure, shapes, dtypes, number types and static
-    values against the ones traced, then replay on their leaves; ``MISS`` if anything differs."""
-    checks: list[str] = []
-    extracts: list[str] = []
-
-    def constant(item: Any) -> str:
-        name = f"_c{len(namespace)}"
-        namespace[name] = item
-        return name
-
-    def visit(tree: Any, expression: str) -> None:
-        if type(tree) in (int, float):  # a traced Python number: its type
-            name = f"x{len(extracts)}"
-            extracts.append(f"{name} = {expression}")
-            checks.append(f"type({name}) is {type(tree).__name__}")
-        elif is_input_leaf(tree) and not isinstance(tree, Tensor):
-            array = np.asarray(tree)
-            name = f"x{len(extracts)}"
-            namespace[f"d{name}"] = array.dtype
-            extracts.append(f"{name} = {expression}")
-            checks.append(f"type({name}) is ndarray and {name}.shape == {array.shape!r} and "
-                          f"{name}.dtype is d{name}")
-        elif isinstance(tree, (dict, list, tuple)):
-            checks.append(f"type({expression}) is {constant(type(tree))} and len({expression}) "
-                          f"== {len(tree)}")
-            items = tree.items() if isinstance(tree, dict) else enumerate(tree)
-            for key, child in items:
-                literal = repr(key) if type(key) in (int, str) else constant(key)
-                visit(child, f"{expression}[{literal}]")
-        else:  # None, a bool, a string: the same, of the same type
-            checks.append(f"_static_key({expression}, '') == {constant(_static_key(tree, ''))}")
-
+    """``call(*args)``: check the arguments' number, structure (dict keys in order), shapes,
+    dtypes, number types and static values against the ones traced, then replay on their
+    leaves; ``MISS`` if anything differs."""
+    guard = _Guard(namespace)
     for position, arg in enumerate(args):
         if position in static:
-            checks.append(f"_static_key(a{position}, '') == {constant(_static_key(arg, ''))}")
+            guard.checks.append(f"_static_key(a[{position}], '') == "
+                                f"{guard.constant(_static_key(arg, ''))}")
         else:
-            visit(arg, f"a{position}")
-    params = ", ".join(f"a{p}" for p in range(len(args)))
-    inputs = ", ".join(f"x{k}" for k in range(len(extracts)))
+            guard.visit(arg, f"a[{position}]")
+    inputs = ", ".join(f"x{k}" for k in range(len(guard.extracts)))
     check = [f"    _check_donation([{inputs}], {donated!r}, {name!r})"] if donated else []
+    namespace["_array_of"] = _array_of
     return "\n".join([
-        f"def call({params}):", "    try:", *[f"        {line}" for line in extracts],
-        f"        if not ({' and '.join(checks) or 'True'}):", "            return MISS",
+        "def call(*a):", f"    if len(a) != {len(args)}:", "        return MISS", "    try:",
+        *[f"        {line}" for line in guard.extracts],
+        f"        if not ({' and '.join(guard.checks) or 'True'}):", "            return MISS",
         "    except (KeyError, IndexError, TypeError, AttributeError):", "        return MISS",
         *check, f"    return replay({inputs})", ""])
+
+
+class _Guard:
+    """The checks and the leaf extractions of a guard, made by walking the traced arguments."""
+
+    def __init__(self, namespace: dict[str, Any]):
+        self.namespace, self.checks, self.extracts = namespace, list[str](), list[str]()
+
+    def constant(self, item: Any) -> str:
+        name = f"_c{len(self.namespace)}"
+        self.namespace[name] = item
+        return name
+
+    def visit(self, tree: Any, expression: str) -> None:
+        name = f"x{len(self.extracts)}"
+        if type(tree) in (int, float) and is_input_leaf(tree, scalars=True):
+            self.extracts.append(f"{name} = {expression}")  # a traced Python number: its type
+            self.checks.append(f"type({name}) is float" if type(tree) is float else
+                               f"type({name}) is int and {-(2**63)} <= {name} < {2**63}")
+        elif is_input_leaf(tree, scalars=True):  # an array (a Tensor's, or a numpy number)
+            array = np.asarray(tree._data if isinstance(tree, Tensor) else tree)
+            self.namespace[f"d{name}"] = array.dtype
+            self.extracts.append(f"{name} = _array_of({expression})")
+            self.checks.append(f"type({name}) is ndarray and {name}.shape == {array.shape!r} "
+                               f"and {name}.dtype is d{name}")
+        elif isinstance(tree, (dict, list, tuple)):
+            self.checks.append(f"type({expression}) is {self.constant(type(tree))}")
+            self.checks.append(f"tuple({expression}) == {self.constant(tuple(tree))}"
+                               if isinstance(tree, dict) else f"len({expression}) == {len(tree)}")
+            if isinstance(tree, defaultdict):
+                self.checks.append(f"{expression}.default_factory is "
+                                   f"{self.constant(tree.default_factory)}")
+            for key, child in tree.items() if isinstance(tree, dict) else enumerate(tree):
+                literal = repr(key) if type(key) in (int, str) else self.constant(key)
+                self.visit(child, f"{expression}[{literal}]")
+        else:  # None, a bool, a string: the same, of the same type
+            self.checks.append(f"_static_key({expression}, '') == "
+                               f"{self.constant(_static_key(tree, ''))}")
+
+
+def _array_of(leaf: Any) -> Any:
+    """A leaf's array: a Tensor's own (one needing no gradient and of no trace), a numpy
+    number as an array; anything else as it is (the guard's checks then fail)."""
+    if type(leaf) is Tensor and not leaf.requires_grad and leaf.program is None:
+        return leaf._data
+    return np.asarray(leaf) if isinstance(leaf, np.generic) else leaf
+
+
+FIRST_STEP_LINE = 4  # the replay's source: its header, the buffer size, `try:`, then a line a step
+
+
+def _failure(error: Exception, steps: list[Any], first_line: int) -> Exception:
+    """The error an eager call raises for numpy's ``error`` at the replay's step whose line it
+    came from: the op's name and explanation (another error as it is)."""
+    trace, line = error.__traceback__, None
+    while trace is not None:  # the innermost frame of the generated replay
+        if trace.tb_frame.f_code.co_filename.startswith("<jit"):
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    if line is None or not 0 <= line - first_line < len(steps) or isinstance(
+            error, (CheckError, TracedValueError)):
+        return error
+    primitive, shapes, params = steps[line - first_line]
+    return primitive.failure(error, shapes, params)
 
 
 def _build(treedef: TreeDef, leaves: Any, namespace: dict[str, Any]) -> str:
@@ -470,6 +518,9 @@ def _build(treedef: TreeDef, leaves: Any, namespace: dict[str, Any]) -> str:
         keys = [f"_k{id(key)}" for key in treedef.keys]
         namespace.update(zip(keys, treedef.keys))
         pairs = ", ".join(f"{key}: {child}" for key, child in zip(keys, children))
+        if issubclass(node_type, defaultdict):
+            namespace[f"_f{id(treedef)}"] = treedef.factory
+            return f"_t{id(node_type)}(_f{id(treedef)}, {{{pairs}}})"
         return f"{{{pairs}}}" if node_type is dict else f"_t{id(node_type)}({{{pairs}}})"
     items = ", ".join(children) + ("," if len(children) == 1 else "")
     if node_type in (tuple, list):

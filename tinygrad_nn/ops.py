@@ -23,6 +23,7 @@ import numpy as np
 
 from tinygrad_nn import batching
 from tinygrad_nn.tensor import (
+    BROADCAST_ERROR,
     ArrayLike,
     CheckError,
     Primitive,
@@ -33,7 +34,7 @@ from tinygrad_nn.tensor import (
 )
 
 Axis = int | Sequence[int] | None
-BROADCAST = "shapes {shapes} do not broadcast"
+BROADCAST = BROADCAST_ERROR
 log: Primitive  # below: rules may use ops defined after them (power's uses log)
 where: Primitive
 
@@ -371,7 +372,10 @@ identity = Primitive("identity", lambda x: x, (_pass,), "d x = dx", _free,
 def _ints(values: Any, what: str) -> tuple[int, ...]:
     """``values`` (an int or a sequence of ints) as a tuple, or a TypeError naming ``what``."""
     values = values.tolist() if isinstance(values, np.ndarray) else values
-    values = (values,) if isinstance(values, (int, np.integer)) else values
+    values = (values,) if isinstance(values, (int, np.integer, Tensor)) else values
+    for v in values if isinstance(values, (tuple, list)) else ():
+        if type(v) is Tensor:
+            v.concrete(what)  # a traced size: TracedValueError
     if not isinstance(values, (tuple, list)) or not all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
         raise TypeError(f"{what} must be an int or a sequence of ints, got {values!r}")

@@ -108,8 +108,8 @@ def is_input_leaf(leaf: Any, scalars: bool = False) -> bool:
     """Leaves that become a program's inputs: numeric arrays and Tensors, and with ``scalars``
     Python ints and floats (traced as weakly typed 0-d values, as ``jax.jit`` does). Other
     leaves (bools, strings, None, numbers without ``scalars``) are passed as they are."""
-    if type(leaf) in (int, float):
-        return scalars
+    if type(leaf) in (int, float):  # an int beyond int64 stays a constant of the program
+        return scalars and (type(leaf) is float or -(2**63) <= leaf < 2**63)
     return isinstance(leaf, (np.ndarray, Tensor, np.number)) and np.asarray(
         leaf._data if type(leaf) is Tensor else leaf).dtype.kind in "biuf"
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -13,12 +14,14 @@ import numpy as np
 
 class TreeDef(NamedTuple):
     """A pytree's structure without its leaves: ``node_type`` is None for a leaf; ``keys`` are a
-    dict's keys. Hashable, so that ``jit`` can key its cache on it."""
+    dict's keys; ``factory`` a defaultdict's default factory. Hashable, so that ``jit`` can key
+    its cache on it."""
 
     node_type: type | None
     keys: tuple[Any, ...] = ()
     children: tuple[TreeDef, ...] = ()
     num_leaves: int = 1
+    factory: Any = None
 
 
 LEAF = TreeDef(None)
@@ -39,7 +42,7 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
     children = tuple([LEAF if type(child) is np.ndarray and not leaves.append(child)  # type: ignore[func-returns-value]
                       else _flatten(child, leaves) for child in items])
     return TreeDef(type(tree), tuple(tree) if isinstance(tree, dict) else (), children,
-                   len(leaves) - start)
+                   len(leaves) - start, getattr(tree, "default_factory", None))
 
 
 def tree_unflatten(treedef: TreeDef, leaves: list[Any]) -> Any:
@@ -57,6 +60,8 @@ def _unflatten(treedef: TreeDef, leaves: Any) -> Any:
     children = [next(leaves) if c is LEAF else _unflatten(c, leaves) for c in treedef.children]
     if node_type is type(None):
         return None
+    if issubclass(node_type, defaultdict):
+        return node_type(treedef.factory, zip(treedef.keys, children))
     if issubclass(node_type, dict):
         return node_type(zip(treedef.keys, children))
     return node_type(*children) if hasattr(node_type, "_fields") else node_type(children)

@@ -27,6 +27,8 @@ import numpy as np
 ArrayLike = Union["Tensor", np.ndarray, float, int, bool, Sequence[Any]]
 Rule = Callable[..., Any]
 UFUNCS: dict[np.ufunc, Primitive] = {}  # numpy's ufunc -> the first primitive computing it
+DEFAULT_ERROR = "{error} (input shapes {shapes})"
+BROADCAST_ERROR = "shapes {shapes} do not broadcast"
 
 
 class State:
@@ -177,9 +179,9 @@ class Primitive:
 
     def __init__(self, name: str, impl: Callable[..., Any],
                  vjps: Sequence[Rule | None] | Callable[[int], Rule] | None = (), math: str = "",
-                 flops: Callable[..., int] | None = None,
-                 error: str = "{error} (input shapes {shapes})", *, out: bool = False,
-                 fresh: bool = False, elementwise: bool = False, batch: Rule | None = None):
+                 flops: Callable[..., int] | None = None, error: str = DEFAULT_ERROR, *,
+                 out: bool = False, fresh: bool = False, elementwise: bool = False,
+                 batch: Rule | None = None):
         self.name, self.impl, self.vjps, self.math, self.batch = name, impl, vjps, math, batch
         self.flops, self.error, self.out = flops, error, out
         self.fresh, self.elementwise = fresh or out, elementwise
@@ -190,6 +192,27 @@ class Primitive:
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r})"
+
+    def on_numbers(self, *numbers: Any, **params: Any) -> Any:
+        """The op on Python numbers (a weakly typed result): an int result that leaves int64,
+        where numpy computes it, is an error, not a number wrapped around (numpy wraps silently:
+        the same op on floats tells)."""
+        result = self.impl(*numbers, **params)
+        if np.asarray(result).dtype.kind in "iu" and not abs(self.impl(*[
+                float(n) if type(n) is int else n for n in numbers], **params)) < 2**63:
+            raise OverflowError(f"{self.name}: Python ints {numbers} overflow int64, the type a "
+                                "Python int gets in the engine; use floats, or make the "
+                                "argument static (static_argnums)")
+        return result
+
+    def failure(self, error: Exception, shapes: Sequence[tuple[int, ...]],
+                params: dict[str, Any]) -> Exception:
+        """The error an eager call (and a jit replay) raises for numpy's ``error``: the op's name
+        and its explanation (a template about broadcasting only where numpy says so)."""
+        template = self.error if "broadcast" in str(error) or self.error != BROADCAST_ERROR \
+            else DEFAULT_ERROR
+        text = template.format(shapes=" and ".join(map(str, shapes)), error=error, **params)
+        return (IndexError if isinstance(error, IndexError) else ValueError)(f"{self.name}: {text}")
 
     def check_anomaly(self, arrays: list[Any], data: np.ndarray) -> None:
         """``detect_anomaly``: a NaN or inf in an input from outside, or one this op made."""
@@ -202,7 +225,8 @@ class Primitive:
     def __call__(self, *inputs: Any, **params: Any) -> Tensor:
         """Run the op on ``inputs`` (Tensors, arrays, numbers): a recorded node when an input
         needs a gradient or belongs to the program being traced, else a constant."""
-        arrays, needs, traces, program, plain = [], False, 0, None, False
+        arrays, needs, traces, program = [], False, 0, None
+        plain = weak = strong = False  # an input not a Tensor; a weakly typed one; a typed one
         for x in inputs:
             if type(x) is Tensor:
                 arrays.append(x._data)
@@ -210,15 +234,23 @@ class Primitive:
                     needs, traces = True, traces | x.traces
                 if x.program is not None and (program is None or x.program is not program):
                     program = x.in_trace(self.name, program)
+                if x.weak:
+                    weak = True
+                else:
+                    strong = True
             else:  # an array, a number, a list: maybe not numbers, so the result is checked
                 arrays.append(x)
                 plain = True
+                if type(x) not in (int, float):
+                    strong = True
         for key, param in params.items():
             if type(param) is Tensor:
                 param.concrete(f"{self.name}'s param {key}")  # traced: raises
                 raise TypeError(f"{self.name}: param {key} is a Tensor; params are plain numbers "
                                 "and shapes (their gradient would be lost): pass numbers")
-        weak = program is not None and _weak(inputs, arrays)
+        if weak:  # a weak input's Python number, so that numpy promotes as for the number
+            _numbers(inputs, arrays)
+        weak = not strong and "dtype" not in params  # computed from Python numbers only: weak
         if needs and len(inputs) > self.ruled:
             rules = self.vjps + (None,) * len(inputs)  # type: ignore[operator]
             for position, x in enumerate(inputs):
@@ -227,7 +259,10 @@ class Primitive:
                                     "primitive has no VJP rule for it; give it one, or pass a "
                                     "constant (tg.stop_gradient)")
         try:
-            data = self.impl(*arrays, **params) if params else self.impl(*arrays)
+            if weak:
+                data = self.on_numbers(*arrays, **params)
+            else:
+                data = self.impl(*arrays, **params) if params else self.impl(*arrays)
             if type(data) is not np.ndarray:  # a numpy scalar, or what a user's impl returned
                 data, plain = np.asarray(data), True
             if plain and data.dtype.kind not in "biuf":
@@ -238,9 +273,7 @@ class Primitive:
             for position, x in enumerate(inputs):
                 if type(x) is not Tensor:  # a Tensor holds numbers (and a traced one may not
                     numeric(x, f"{self.name}: input {position}")  # be read)
-            shapes = " and ".join(str(np.shape(a)) for a in arrays)
-            text = f"{self.name}: {self.error.format(shapes=shapes, error=error, **params)}"
-            raise (IndexError if isinstance(error, IndexError) else ValueError)(text) from None
+            raise self.failure(error, [np.shape(a) for a in arrays], params) from None
         out = object.__new__(Tensor)
         out._data, out.grad, out.name, out.program, out.weak = data, None, None, program, weak
         out.requires_grad = grad = needs and self.vjps is not None and State.record
@@ -259,28 +292,25 @@ class Primitive:
         return out
 
 
-def _weak(inputs: tuple[Any, ...], arrays: list[Any]) -> bool:
-    """In a traced program: whether the result is weakly typed (computed from Python numbers
-    only, as in JAX), after giving ``arrays`` the Python numbers of the weak inputs, so that
-    numpy promotes as it does for the numbers themselves (float32 stays float32)."""
-    weak = True
+def _numbers(inputs: tuple[Any, ...], arrays: list[Any]) -> None:
+    """``arrays`` with the Python numbers of the weakly typed inputs (as in JAX: a value made
+    from Python numbers only), so that numpy promotes as for the numbers (float32 stays)."""
     for position, x in enumerate(inputs):
         if type(x) is Tensor and x.weak:
             arrays[position] = x._data.item()
-        elif type(x) not in (int, float):
-            weak = False
-    return weak
 
 
 _SET_BY_OPS: Callable[..., Tensor] = cast("Callable[..., Tensor]", None)  # declares them
 
 
-def _read(convert: Callable[[np.ndarray], Any], what: str) -> Callable[[Tensor], Any]:
-    """A Tensor method giving ``convert(its values)``: ``what`` reads them in Python."""
+def _read(convert: Callable[[np.ndarray], Any], what: str,
+          number: bool = False) -> Callable[[Tensor], Any]:
+    """A Tensor method giving ``convert(its values)``: ``what`` reads them in Python (a
+    ``number``: a value that would carry a gradient)."""
 
     def read(self: Tensor) -> Any:
         try:
-            return convert(self.concrete(what))
+            return convert(self.concrete(what, number))
         except (TypeError, ValueError) as error:  # numpy's words: say what the Tensor is
             if self.ndim == 0 or isinstance(error, TracedValueError):
                 raise
@@ -364,8 +394,15 @@ class Tensor:
                 "tracing call only. Return it from the function instead")
         return other if other is not None and other.depth > program.depth else program
 
-    def concrete(self, what: str) -> np.ndarray:
-        """``data`` for ``what`` (``float()``, …); a TracedValueError for a traced Tensor."""
+    def concrete(self, what: str, number: bool = False) -> np.ndarray:
+        """``data`` for ``what`` (``float()``, …); a TracedValueError for a traced Tensor, or, when
+        a ``number`` is read (``float()``, ``.item()``), for one that depends on the inputs of a
+        transform running now (``tg.grad(f)`` inside ``f``: the number would have no gradient)."""
+        if number and self.traces & ((2 << State.depth) - 2):
+            raise TracedValueError(
+                f"{what} reads the value of a Tensor (shape {self.shape}) that a running "
+                "transform (tg.grad, vjp, …) differentiates: the number would drop its gradient "
+                "silently. Compute with the ops, or take tg.stop_gradient(x) on purpose")
         if self.program is not None:
             program = self.in_trace(what)
             raise TracedValueError(
@@ -389,9 +426,9 @@ class Tensor:
         """The numbers as a numpy array (the Tensor's own, as ``.data``)."""
         return self.concrete(".numpy()")
 
-    item = _read(np.ndarray.item, ".item()")
+    item = _read(np.ndarray.item, ".item()", number=True)
     __bool__ = _read(bool, "bool() (an `if`, `and`, `or` or `while` on it)")
-    __float__, __int__ = _read(float, "float()"), _read(int, "int()")
+    __float__, __int__ = _read(float, "float()", number=True), _read(int, "int()")
     __index__ = _read(lambda a: a.__index__(), "an index (range(), a shape, a slice, a list index)")
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:

@@ -40,7 +40,7 @@ def vmap(f: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0) -> Callable
     """
     name = f"vmap({getattr(f, '__name__', 'f')})"
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def vmapped(*args: Any, **kwargs: Any) -> Any:
         axes = in_axes if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
         if len(axes) != len(args):
