@@ -31,13 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_nn import ops, optim, random
+from tinygrad_nn.data import DataError
 from tinygrad_nn.functional import value_and_grad
 from tinygrad_nn.jit import jit as tg_jit
 from tinygrad_nn.tensor import ArrayLike, Tensor, no_grad, value
-
-
-class DataError(ValueError):
-    """A data or parameter file exists but does not hold what this project expects."""
 
 
 __all__ = [
