@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_nn import nn, ops
+import tinygrad_nn.nn as nn
+from tinygrad_nn import ops
 from tinygrad_nn.functional import vjp
 from tinygrad_nn.tensor import Tensor, no_grad
 
