@@ -69,9 +69,11 @@ from tinygrad_nn.tensor import (
 )
 
 # isort: split
-# Models beyond one sigmoid (issue 11): tg.random, tg.optim and a composer's helpers.
+# Models beyond one sigmoid (issue 11): tg.random, tg.optim and a composer's helpers
+# (tinygrad_nn.flatten_util as jax.flatten_util; hvp in optim).
 from tinygrad_nn import optim, random
-from tinygrad_nn.optim import hvp, ravel_pytree, tree_vdot
+from tinygrad_nn.flatten_util import ravel_pytree, tree_vdot
+from tinygrad_nn.optim import hvp
 
 __version__ = "0.1.0"
 

@@ -23,7 +23,7 @@ __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "l2_penal
            "softmax_cross_entropy"]
 
 
-def float_tensor(x: ArrayLike) -> Tensor:
+def _float_tensor(x: ArrayLike) -> Tensor:
     """x as a Tensor of a float dtype (integers become float64; Tensors pass as they are)."""
     if type(x) is Tensor:
         return x if x.dtype.kind == "f" else ops.astype(x, np.float64)
@@ -147,7 +147,7 @@ def binary_cross_entropy(AL: ArrayLike, Y: ArrayLike) -> Tensor:
     positive float for AL, 1 − eps/2 for 1 − AL), so the cost stays finite and its gradient is 0
     at those entries. To train, prefer ``binary_cross_entropy_with_logits``: it is exact there.
     """
-    probabilities = float_tensor(AL)
+    probabilities = _float_tensor(AL)
     if np.any((probabilities.data < 0) | (probabilities.data > 1)):
         raise ValueError(
             "binary_cross_entropy: AL must hold probabilities in [0, 1] (sigmoid outputs); "
@@ -166,7 +166,7 @@ def binary_cross_entropy_with_logits(Z: ArrayLike, Y: ArrayLike) -> Tensor:
     −[Y log σ(Z) + (1 − Y) log(1 − σ(Z))] = softplus(Z) − Y Z exactly, and softplus never
     overflows, so the cost is finite for every finite Z and its gradient is (σ(Z) − Y) / m.
     """
-    scores = float_tensor(Z)
+    scores = _float_tensor(Z)
     labels = _labels_like(Y, scores, "binary_cross_entropy_with_logits")
     return ops.mean(ops.softplus(scores) - labels * scores)
 
@@ -176,7 +176,7 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Tensor:
     class scores per example, against class indices (m,) (integers in [0, K)) or one-hot (or
     probability) columns (K, m). Exact for any finite logits (``log_softmax`` shifts by the
     max); PyTorch's ``cross_entropy(Z.T, y)``, which holds examples in rows."""
-    scores = float_tensor(logits)
+    scores = _float_tensor(logits)
     if scores.ndim != 2:
         raise ValueError(f"softmax_cross_entropy: logits have shape {scores.shape}; expected "
                          "(K, m), a column of K class scores per example")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
@@ -10,15 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_nn import ops, optim, random
+from tinygrad_nn import optim, random
 from tinygrad_nn.functional import value_and_grad
 from tinygrad_nn.jit import jit as tg_jit
 from tinygrad_nn.nn.batches import mini_batches
 from tinygrad_nn.nn.functions import activation
-from tinygrad_nn.nn.losses import float_tensor, label_form, one_hot
+from tinygrad_nn.nn.losses import label_form, one_hot
 from tinygrad_nn.nn.model import check_shapes, model_cost
 from tinygrad_nn.nn.params import Params
-from tinygrad_nn.tensor import ArrayLike, Tensor, value
+from tinygrad_nn.tensor import ArrayLike, value
 
 __all__ = ["Callback", "sgd_update", "train"]
 
@@ -62,53 +63,21 @@ def sgd_update(
 ) -> dict[str, np.ndarray]:
     """One gradient-descent step: ``{k: params[k] - learning_rate * grads[k]}`` as new arrays.
 
-    ``grads`` has the keys and shapes of ``params`` (as ``value_and_grad`` returns them).
-    ``params`` is never modified. Each result is computed as ``(-learning_rate · g) + p``, which
-    rounds exactly as ``p - learning_rate · g`` but allocates one array instead of two. With
-    ``donate_grads=True`` the results are written into the gradient arrays themselves (buffer
-    donation, as in JAX): no new memory at all, and ``grads`` must not be used afterwards.
-    That is what ``train`` does with the gradients it owns; where a gradient cannot take the
-    result (not a writable array of the parameter's dtype and shape) a new array is used.
-    Each new parameter has the old one's dtype (float32 stays float32 under a float64 rate
-    or gradient).
+    It is ``optim.sgd(learning_rate)``'s update, the one SGD of the library (``train``'s
+    default): ``grads`` has the keys and shapes of ``params`` (as ``value_and_grad`` returns
+    them), each result is computed as ``(-learning_rate · g) + p``, which rounds exactly as
+    ``p - learning_rate · g``, and keeps the old parameter's dtype (float32 stays float32 under a
+    float64 rate or gradient). Neither ``params`` nor ``grads`` is modified. ``donate_grads`` is
+    accepted for older callers and changes nothing: the results are always new arrays (on a
+    large array numpy adds p into the product's own memory: one new array, not two). Memory is
+    reused by ``tg.jit`` instead: a jitted step plans its buffers, and ``donate_argnums`` lets
+    the new parameters take the old ones' arrays.
     """
-    if params.keys() != grads.keys():
-        missing, extra = sorted(params.keys() - grads.keys()), sorted(grads.keys() - params.keys())
-        raise ValueError(
-            f"sgd_update: grads must have the keys of params; missing {missing}, extra {extra}"
-        )
-    updated: dict[str, Any] = {}
-    scale = None  # -learning_rate in the parameters' dtype
-    for key in params:
-        param: Any = params[key]
-        grad: Any = grads[key]
-        donate = donate_grads
-        if type(param) is not np.ndarray or type(grad) is not np.ndarray:  # Tensors: recorded
-            param, grad = float_tensor(param), float_tensor(grad)
-            donate = False
-        if grad.shape != param.shape:
-            raise ValueError(
-                f"sgd_update: grads['{key}'] has shape {grad.shape}; expected params['{key}']'s "
-                f"shape {param.shape} (a gradient is never broadcast into a parameter)"
-            )
-        if scale is None or scale.dtype != param.dtype:
-            if param.dtype.kind != "f":
-                raise ValueError(
-                    f"sgd_update: params['{key}'] has dtype {param.dtype}; expected a float dtype"
-                )
-            scale = param.dtype.type(-learning_rate)
-        if grad.dtype != param.dtype:  # the new parameter keeps the old one's dtype
-            grad, donate = grad.astype(param.dtype), type(grad) is np.ndarray  # a copy of our own
-        if type(grad) is Tensor or type(param) is Tensor:  # inside jit or another transform
-            updated[key] = ops.add(ops.mul(grad, scale), param)
-            continue
-        if donate and grad.flags.writeable and grad is not param:
-            new = np.multiply(grad, scale, out=grad)
-        else:
-            new = grad * scale
-        new += param
-        updated[key] = new
-    return updated
+    rate = optim.number("sgd_update", "learning_rate", learning_rate)
+    return _sgd(rate).update(grads, (), params)[0]
+
+
+_sgd = functools.lru_cache(maxsize=16)(optim.sgd)  # made once per learning rate, not per step
 
 
 class _CtrlC:
@@ -204,16 +173,13 @@ def train(
     donate = jit and callback is None  # then nobody else sees an iterate: ours to overwrite
     params = {name: np.array(value(array), copy=donate) for name, array in params.items()}
     cost_and_grads = value_and_grad(model_cost)
-    state = None if optimizer is None else optimizer.init(params)
+    optimizer = optim.sgd(rate) if optimizer is None else optimizer
+    state = optimizer.init(params)
     unit = "iteration" if batch_size is None else "epoch"
 
     def step(params: dict[str, np.ndarray], state: Any, X: np.ndarray,
              Y: np.ndarray) -> tuple[Any, dict[str, np.ndarray], Any]:
         cost_value, grads = cost_and_grads(params, X, Y, hidden_activation)
-        if optimizer is None:
-            # The gradients are ours alone, so they take the new parameters (no new memory);
-            # the caller's params and earlier iterates are never overwritten.
-            return cost_value, sgd_update(params, grads, rate, donate_grads=True), state
         params, state = optimizer.update(grads, state, params)
         return cost_value, params, state
 
