@@ -47,7 +47,13 @@ from tinygrad_nn.nn.params import (
     load_params,
     save_params,
 )
-from tinygrad_nn.nn.train import Callback, sgd_update, train
+from tinygrad_nn.nn.train import (
+    Callback,
+    RecordedCosts,
+    TrainingDivergedError,
+    sgd_update,
+    train,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -55,7 +61,9 @@ __all__ = [
     "Callback",
     "DataError",
     "Params",
+    "RecordedCosts",
     "Scheme",
+    "TrainingDivergedError",
     "accuracy",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",

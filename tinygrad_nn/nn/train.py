@@ -1,8 +1,11 @@
-"""``train``: the training loop, with its progress bar, its clean Ctrl-C and its update step."""
+"""``train``: the training loop for any cost — the optimizer's steps, mini-batches and keys,
+``jit``, a progress bar, the recorded costs, callbacks, a clean Ctrl-C and a clear stop when the
+cost diverges — and ``sgd_update``, one plain gradient step."""
 
 from __future__ import annotations
 
 import functools
+import math
 import signal
 import sys
 import threading
@@ -19,11 +22,38 @@ from tinygrad_nn.nn.functions import activation
 from tinygrad_nn.nn.losses import label_form, one_hot
 from tinygrad_nn.nn.model import check_shapes, model_cost
 from tinygrad_nn.nn.params import Params
+from tinygrad_nn.pytree import tree_map
 from tinygrad_nn.tensor import ArrayLike, value
 
-__all__ = ["Callback", "sgd_update", "train"]
+__all__ = ["Callback", "RecordedCosts", "TrainingDivergedError", "sgd_update", "train"]
 
-Callback = Callable[[int, float, dict[str, np.ndarray]], bool | None]
+Callback = Callable[[int, float, Any], bool | None]  # (iteration, its cost, the new params)
+
+
+class RecordedCosts(list):
+    """The costs ``train`` recorded, a list of floats (index it, plot it), and ``iterations``:
+    ``self[k]`` is the cost at iteration ``self.iterations[k]`` (an epoch with mini-batches,
+    ``unit`` says which). The last iteration is recorded only when it falls on ``record_every``:
+    after 2500 iterations the last cost is that of 2400, though 2499 is printed."""
+
+    def __init__(self, costs: Any = (), iterations: Any = (), unit: str = "iteration"):
+        super().__init__(costs)
+        self.iterations: list[int] = list(iterations)
+        self.unit = unit
+
+    def record(self, iteration: int, cost: float) -> None:
+        self.append(cost)
+        self.iterations.append(iteration)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """``train`` stopped: the cost became NaN or inf. ``params`` are the parameters of the last
+    step whose cost was finite (the initial ones if the first was not), ``costs`` the costs
+    recorded before, ``iteration`` where it happened."""
+
+    def __init__(self, message: str, params: Any, costs: RecordedCosts, iteration: int):
+        super().__init__(message)
+        self.params, self.costs, self.iteration = params, costs, iteration
 
 # Runs at least this long get a progress bar when stderr is a terminal and tqdm is installed.
 _PROGRESS_MIN_ITERATIONS = 500
@@ -105,12 +135,13 @@ class _CtrlC:
 
 
 def train(
-    params: Params,
+    params: Any,
     X: ArrayLike,
     Y: ArrayLike,
     learning_rate: float | None = None,
     num_iterations: int = 2500,
     *,
+    cost: Callable[..., Any] | None = None,
     optimizer: optim.Optimizer | None = None,
     batch_size: int | None = None,
     key: Any = None,
@@ -120,99 +151,130 @@ def train(
     progress: bool | None = None,
     callback: Callback | None = None,
     jit: bool = True,
-) -> tuple[dict[str, np.ndarray], list[float]]:
-    """Gradient descent on the logits cost (``model_cost``); returns (new params, costs).
+) -> tuple[Any, RecordedCosts]:
+    """Minimize ``cost`` from ``params`` step by step; returns (new params, recorded costs).
 
-    By default each iteration is one full-batch step ``nn.sgd_update`` at ``learning_rate``
-    (0.0075, the course's). ``optimizer`` (an ``optim`` pair such as ``optim.adam(1e-3)``, which
-    carries its own learning rate) takes the step instead. With ``batch_size`` and a ``key``
-    (``tg.random.key(seed)``) each iteration is an epoch: one pass over the m examples in a new
-    random order, in ``mini_batches`` of that size (a step each), the key split once per epoch.
+    ``cost`` is yours, ``cost(params, X, Y)`` of any pytree of float arrays ``params`` and a
+    scalar mean over the m examples (columns) of X and Y (…, m) — or ``cost(params, key, X,
+    Y)`` when a ``key`` (``tg.random.key(seed)``) is given: each step then gets a new key split
+    from it (for dropout). None is the network's own: ``model_cost`` of the logits with
+    ``hidden_activation``, params ``{"W1", "b1", …}``, labels as the package's doc says (class
+    indices become one-hot columns once), X and Y converted to the parameters' dtype (float32
+    or float64 end to end); it takes no key.
 
-    ``costs[k]`` is the cost at iteration ``k · record_every``, computed in the same forward pass
-    as that iteration's gradient (before its update), as the course records it; an epoch's cost
-    is the mean over its m examples. With ``print_cost`` each recorded cost (and the last one)
-    is printed as the course does: ``Cost after iteration i: c`` (``epoch`` with mini-batches).
-    ``progress`` shows a tqdm bar over the iterations (None: on long runs when stderr is a
-    terminal). ``callback(i, cost, params)`` runs after each iteration; returning True stops.
+    Each iteration is one full-batch step of ``optimizer`` (an ``optim`` pair such as
+    ``optim.adam(1e-3)``, which carries its own learning rate), by default
+    ``optim.sgd(learning_rate)`` (0.0075, the course's). With ``batch_size`` (and a ``key``) an
+    iteration is an epoch: the m examples in a new random order, in ``mini_batches`` of that
+    size, a step each; the key is split once per epoch, and a cost that takes a key gets one per
+    step, split from that epoch's.
+
+    ``costs`` (a ``RecordedCosts``, a list) holds the cost at iterations 0, record_every,
+    2·record_every, … (``costs.iterations``), each computed in the same forward pass as that
+    iteration's gradient (before its update), as the course records it; an epoch's cost is
+    the mean over its m examples. With ``print_cost`` each recorded cost (and the last one) is
+    printed as the course does: ``Cost after iteration i: c`` (``epoch`` with mini-batches).
+    ``progress`` shows a tqdm bar (None: on long runs when stderr is a terminal).
+    ``callback(i, cost, params)`` runs after each iteration; returning True stops.
 
     Ctrl-C stops cleanly: the step that runs finishes, training says at which iteration and
     cost it stopped, and the parameters and costs reached so far are returned (a second
     Ctrl-C, or a KeyboardInterrupt from ``callback``, stops at once with the last finished
-    step's). Labels: see the module's doc; class indices become one-hot columns once. The
-    parameters' dtype is the computation's: X and Y are converted to it once (float32 or
-    float64 end to end). ``params`` is not modified.
+    step's). A cost that becomes NaN or inf stops training with ``TrainingDivergedError`` (a
+    ``FloatingPointError``) saying where; it holds the last parameters with a finite cost and
+    the costs recorded. ``params`` is not modified.
 
     The step (cost, gradients, update) runs under ``tg.jit`` (``jit=False``: eager, op by op;
-    the numbers are the same): traced on the first iteration, replayed after. Without a
-    ``callback`` to keep iterates, the parameters of one step take the next step's results in
-    place (donated), so a step allocates nothing the size of ``W1``.
+    the numbers are the same): traced on the first iteration, replayed after, the optimizer's
+    state updated in place (donated).
     """
-    dims = check_shapes(params, X, Y)
     if optimizer is not None and learning_rate is not None:
         raise ValueError("train: the optimizer carries its own learning rate (e.g. "
                          "optim.adam(learning_rate)); pass learning_rate only without one")
-    rate = 0.0075 if learning_rate is None else learning_rate
+    rate = 0.0075 if learning_rate is None else optim.number("train", "learning_rate",
+                                                             learning_rate)
     if rate <= 0 or num_iterations < 0 or record_every < 1:
         raise ValueError(
             f"train: need learning_rate > 0, num_iterations >= 0 and record_every >= 1; got "
             f"{rate}, {num_iterations} and {record_every}"
         )
-    if (batch_size is None) != (key is None):
+    batched = batch_size is not None
+    if (batched and key is None) or (cost is None and key is not None and not batched):
         raise ValueError("train: mini-batches need both batch_size and a key to shuffle them "
-                         "(key=tg.random.key(seed)); pass neither for full-batch steps")
+                         "(key=tg.random.key(seed)); pass neither for full-batch steps"
+                         + ("" if cost is None else " (a key alone is for your cost)"))
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
             batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"train: batch_size must be a positive integer, got {batch_size!r}")
-    activation(hidden_activation)
-    dtype = np.asarray(value(params["W1"])).dtype
-    X = np.asarray(value(X), dtype=dtype)
-    if label_form(Y, dims[-1], X.shape[1], "train") == "indices":
-        Y = one_hot(np.asarray(value(Y)), dims[-1], dtype)
-    Y = np.asarray(value(Y), dtype=dtype)
-    donate = jit and callback is None  # then nobody else sees an iterate: ours to overwrite
-    params = {name: np.array(value(array), copy=donate) for name, array in params.items()}
-    cost_and_grads = value_and_grad(model_cost)
+    if cost is None:
+        X, Y, params = _network_inputs(params, X, Y, hidden_activation)
+
+        def cost(params: Any, X: Any, Y: Any) -> Any:
+            return model_cost(params, X, Y, hidden_activation)
+
+        takes_key = False
+    else:
+        if not callable(cost):
+            raise TypeError(f"train: cost must be a function cost(params, X, Y) (or cost(params, "
+                            f"key, X, Y) with a key), got {cost!r}")
+        if hidden_activation != "relu":
+            raise ValueError("train: hidden_activation is for the network's own cost; your cost "
+                             "chooses its own activations")
+        X, Y = np.asarray(value(X)), np.asarray(value(Y))
+        params = tree_map(lambda leaf: np.array(value(leaf)), params)  # our own copies
+        takes_key = key is not None
     optimizer = optim.sgd(rate) if optimizer is None else optimizer
     state = optimizer.init(params)
-    unit = "iteration" if batch_size is None else "epoch"
+    cost_and_grads = value_and_grad(cost)
 
-    def step(params: dict[str, np.ndarray], state: Any, X: np.ndarray,
-             Y: np.ndarray) -> tuple[Any, dict[str, np.ndarray], Any]:
-        cost_value, grads = cost_and_grads(params, X, Y, hidden_activation)
+    def step(params: Any, state: Any, *batch: Any) -> tuple[Any, Any, Any]:
+        cost_value, grads = cost_and_grads(params, *batch)
         params, state = optimizer.update(grads, state, params)
         return cost_value, params, state
 
-    run_step = tg_jit(step, donate_argnums=(0, 1) if donate else ()) if jit else step
-
-    costs: list[float] = []
+    # The state is ours alone: its arrays take the next state. The parameters are not donated:
+    # the last ones with a finite cost must outlive a step that diverges.
+    run_step = tg_jit(step, donate_argnums=1) if jit else step
+    unit = "epoch" if batched else "iteration"
+    costs = RecordedCosts(unit=unit)
+    finite = params  # the parameters of the last step whose cost was finite
     finished: tuple[int, int, int, float] | None = None  # iteration, batch, batches, cost
     bar, ctrl_c = _Progress(num_iterations, progress), _CtrlC()
     try:
         with ctrl_c:
             for i in range(num_iterations):
                 if batch_size is None:
-                    cost_value, params, state = run_step(params, state, X, Y)
-                    cost = float(cost_value)
+                    if takes_key:
+                        key, step_key = random.split(key)
+                    batch = (step_key, X, Y) if takes_key else (X, Y)
+                    cost_value, new, state = run_step(params, state, *batch)
+                    cost_now = float(cost_value)
+                    _check_finite(cost_now, i, 0, 0, unit, finite, costs)
+                    finite, params = params, new
                 else:
                     key, epoch_key = random.split(key)
                     batches, total = mini_batches(epoch_key, X, Y, batch_size), 0.0
+                    keys = random.split(epoch_key, len(batches)) if takes_key else None
                     for number, (X_batch, Y_batch) in enumerate(batches, start=1):
-                        batch_cost, params, state = run_step(params, state, X_batch, Y_batch)
-                        total += float(batch_cost) * X_batch.shape[1]
+                        batch = (X_batch, Y_batch) if keys is None else (
+                            keys[number - 1], X_batch, Y_batch)
+                        batch_cost, new, state = run_step(params, state, *batch)
                         finished = (i, number, len(batches), float(batch_cost))
+                        _check_finite(finished[3], i, number, len(batches), unit, finite, costs)
+                        finite, params = params, new
+                        total += finished[3] * X_batch.shape[1]
                         if ctrl_c.pressed and number < len(batches):
                             break
                     if ctrl_c.pressed and finished is not None and finished[1] < finished[2]:
                         break
-                    cost_value = cost = total / X.shape[1]
-                finished = (i, 0, 0, cost)
+                    cost_value = cost_now = total / X.shape[1]
+                finished = (i, 0, 0, cost_now)
                 if i % record_every == 0:
-                    costs.append(cost)
+                    costs.record(i, cost_now)
                 if print_cost and (i % record_every == 0 or i == num_iterations - 1):
                     bar.write(f"Cost after {unit} {i}: {np.squeeze(cost_value)}")
                 bar.update()
-                if callback is not None and callback(i, cost, params):
+                if callback is not None and callback(i, cost_now, params):
                     break
                 if ctrl_c.pressed:
                     break
@@ -224,6 +286,40 @@ def train(
         print(f"Interrupted (Ctrl-C): training stopped {_where(finished, unit)}; returning the "
               "parameters reached and the costs recorded so far")
     return params, costs
+
+
+def _network_inputs(params: Params, X: ArrayLike, Y: ArrayLike,
+                    hidden_activation: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """X, Y and copies of the parameters for the network's own cost, checked, in the
+    parameters' dtype (class indices made one-hot columns)."""
+    dims = check_shapes(params, X, Y)
+    activation(hidden_activation)
+    dtype = np.asarray(value(params["W1"])).dtype
+    X = np.asarray(value(X), dtype=dtype)
+    if label_form(Y, dims[-1], X.shape[1], "train") == "indices":
+        Y = one_hot(np.asarray(value(Y)), dims[-1], dtype)
+    Y = np.asarray(value(Y), dtype=dtype)
+    return X, Y, {name: np.array(value(array)) for name, array in params.items()}
+
+
+def _check_finite(cost: float, i: int, number: int, batches: int, unit: str, finite: Any,
+                  costs: RecordedCosts) -> None:
+    """``TrainingDivergedError`` where the cost of a step is NaN or inf, saying how to find why."""
+    if math.isfinite(cost):
+        return
+    where = f"{unit} {i}" + (f", mini-batch {number} of {batches}" if number else "")
+    first = i == 0 and number <= 1
+    kept = ("error.params holds the initial parameters" if first else
+            "error.params holds the parameters of the last step whose cost was finite")
+    raise TrainingDivergedError(
+        f"train: the cost is {cost} at {where}: training stopped. "
+        + ("Before any update: the data, the initial parameters or the cost itself make it. "
+           if first else "A learning rate too large makes the parameters grow until they "
+           "overflow; NaN or inf in the data does it at once. ")
+        + f"{kept}, error.costs the {len(costs)} costs recorded before. To find the op that "
+        "makes the first NaN or inf, run on from there op by op under tg.detect_anomaly(): "
+        "with tg.detect_anomaly(): nn.train(error.params, X, Y, ..., num_iterations=2, "
+        "jit=False)", finite, costs, i)
 
 
 def _where(finished: tuple[int, int, int, float] | None, unit: str) -> str:
