@@ -202,6 +202,22 @@ def test_forward_and_logits_are_the_course_forward() -> None:
     np.testing.assert_allclose(nn.logits(params, X).data, caches[-1][1], rtol=1e-14)
 
 
+@pytest.mark.parametrize("missing", ["W4", "b2"])
+def test_forward_logits_and_the_cost_check_the_parameter_dict(missing: str) -> None:
+    # Without W4 the net used to answer as a 3-layer one; without b2 it was a bare KeyError.
+    X, Y = small_problem()
+    params = nn.init_params([5, 4, 3, 2, 1], seed=5)
+    del params[missing]
+    calls = [lambda: nn.forward(params, X), lambda: nn.logits(params, X),
+             lambda: nn.model_cost(params, X, Y), lambda: tg.grad(nn.model_cost)(params, X, Y),
+             lambda: tg.jit(nn.forward)(params, X)]
+    for call in calls:
+        with pytest.raises(ValueError, match=rf"missing \['{missing}'\]"):
+            call()
+    with pytest.raises(ValueError, match=r"X has shape \(4, 40\); expected \(n_x, m\) = \(5, m\)"):
+        nn.forward(nn.init_params([5, 1]), X[:4])
+
+
 def test_forward_activations_are_selectable() -> None:
     X, _ = small_problem()
     params = nn.init_params([5, 4, 1], seed=5)

@@ -56,9 +56,14 @@ def linear(A: ArrayLike, W: ArrayLike, b: ArrayLike) -> Tensor:
 
 
 def logits(params: Params, X: ArrayLike, hidden_activation: str = "relu") -> Tensor:
-    """Z_L (n_L, m): the last layer's linear output, before the output activation."""
-    n_layers = len(params) // 2
-    if len(np.shape(X)) != 2:
+    """Z_L (n_L, m): the last layer's linear output, before the output activation.
+
+    params is checked as ``layer_dims`` checks it (a missing ``W4`` is an error naming it, not
+    a 3-layer net), and X as ``check_shapes`` does."""
+    dims = layer_dims(params)
+    n_layers = len(dims) - 1
+    x_shape = X.shape if type(X) is np.ndarray or type(X) is Tensor else np.shape(X)
+    if len(x_shape) != 2 or x_shape[0] != dims[0]:
         check_shapes(params, X)  # a 1-D X would broadcast silently against the (n, 1) biases
     hidden = activation(hidden_activation)
     A: Any = X

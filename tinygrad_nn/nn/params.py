@@ -6,6 +6,7 @@ is (n_l, 1); ``layer_dims = [n_0, n_1, …, n_L]``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
@@ -19,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_nn.data import DataError
-from tinygrad_nn.tensor import value
+from tinygrad_nn.tensor import Tensor, value
 
 __all__ = ["INIT_SCHEMES", "Params", "Scheme", "init_params", "layer_dims", "legacy_stream",
            "load_params", "save_params"]
@@ -99,7 +100,48 @@ def legacy_stream(seed: int, caller: str) -> np.random.RandomState:
 def layer_dims(params: Params) -> list[int]:
     """``[n_0, n_1, …, n_L]`` read from the weights, after checking the keys (W1..WL, b1..bL),
     that each is an array (a TypeError naming the key otherwise: None, a string, a list), the
-    shapes (Wl: (n_l, n_{l-1}), bl: (n_l, 1)) and the dtype (one float dtype for all)."""
+    shapes (Wl: (n_l, n_{l-1}), bl: (n_l, 1)) and the dtype (one float dtype for all).
+
+    ``forward``, ``logits`` and the costs run it on every call: a dict that passes takes one
+    quick pass; anything else gets the full check, which says what is wrong."""
+    dims = _regular_dims(params)
+    return dims if dims is not None else _checked_dims(params)
+
+
+@functools.lru_cache(maxsize=64)
+def _layer_keys(n_layers: int) -> tuple[tuple[str, str], ...]:
+    return tuple((f"W{layer}", f"b{layer}") for layer in range(1, n_layers + 1))
+
+
+def _regular_dims(params: Params) -> list[int] | None:
+    """The layer sizes where params is W1, b1, …, WL, bL, arrays or Tensors of one float dtype
+    whose shapes fit; None otherwise. Reads shapes and dtypes only, never values."""
+    n_layers, odd = divmod(len(params), 2)
+    if odd or not n_layers:
+        return None
+    dims: list[int] = []
+    dtype = None
+    for w_key, b_key in _layer_keys(n_layers):
+        W: Any = params.get(w_key)
+        b: Any = params.get(b_key)
+        if type(W) not in _ARRAYS or type(b) not in _ARRAYS:
+            return None
+        w_shape = W.shape
+        if dtype is None and len(w_shape) == 2:
+            dtype = W.dtype
+            dims.append(w_shape[1])
+        if (len(w_shape) != 2 or w_shape[1] != dims[-1] or b.shape != (w_shape[0], 1)
+                or W.dtype != dtype or b.dtype != dtype):
+            return None
+        dims.append(w_shape[0])
+    return dims if dtype is not None and dtype.kind == "f" else None
+
+
+_ARRAYS = (np.ndarray, Tensor)
+
+
+def _checked_dims(params: Params) -> list[int]:
+    """``layer_dims``, checking each key, type, shape and dtype: an error says which is wrong."""
     n_layers = max([int(m.group(2)) for key in params if (m := PARAM_KEY.fullmatch(key))],
                    default=0)
     expected = [f"{kind}{layer}" for layer in range(1, n_layers + 1) for kind in "Wb"]
