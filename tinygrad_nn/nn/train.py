@@ -316,10 +316,9 @@ def _check_finite(cost: float, i: int, number: int, batches: int, unit: str, fin
         + ("Before any update: the data, the initial parameters or the cost itself make it. "
            if first else "A learning rate too large makes the parameters grow until they "
            "overflow; NaN or inf in the data does it at once. ")
-        + f"{kept}, error.costs the {len(costs)} costs recorded before. To find the op that "
-        "makes the first NaN or inf, run on from there op by op under tg.detect_anomaly(): "
-        "with tg.detect_anomaly(): nn.train(error.params, X, Y, ..., num_iterations=2, "
-        "jit=False)", finite, costs, i)
+        + f"{kept} and error.costs the costs recorded before. To find the op that makes the "
+        "first NaN or inf, run on from there op by op: with tg.detect_anomaly(): "
+        "nn.train(error.params, X, Y, ..., num_iterations=2, jit=False)", finite, costs, i)
 
 
 def _where(finished: tuple[int, int, int, float] | None, unit: str) -> str:
