@@ -119,6 +119,8 @@ def _unflatten(structure: Structure, leaves: list[Any]) -> Any:
 def _flatten_like(tree: Any, structure: Structure, params: Any, what: str,
                   caller: str) -> list[Any]:
     """The leaves of ``tree``, after checking it has the structure of ``params``."""
+    if type(tree) is dict and type(structure) is tuple and tuple(tree) == structure:
+        return list(tree.values())  # the keys of params in their order: the same structure
     leaves, mine = _flatten(tree)
     if mine != structure and type(mine) is not type(structure):  # one read fast: walk both
         leaves, mine = tree_flatten(tree)
