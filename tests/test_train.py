@@ -196,6 +196,14 @@ def test_nan_in_the_data_or_a_diverging_batch_says_where() -> None:
             nn.TrainingDivergedError, match=r"at epoch \d+, mini-batch \d of 3:") as stopped:
         nn.train(nn.init_params([5, 3, 1]), X, Y, 1e4, 500, batch_size=16, key=random.key(0))
     assert all(np.isfinite(leaf).all() for leaf in stopped.value.params.values())
+    # Jitted without a callback, a step writes its parameters over the last ones (donated): the
+    # parameters kept are those steps again from the start, equal to the ones kept otherwise.
+    for other in ({"jit": False}, {"callback": lambda i, cost, params: None}):
+        with np.errstate(all="ignore"), pytest.raises(nn.TrainingDivergedError) as again:
+            nn.train(nn.init_params([5, 3, 1]), X, Y, 1e4, 500, batch_size=16,
+                     key=random.key(0), **other)  # type: ignore[arg-type]
+        assert str(again.value) == str(stopped.value) and again.value.costs == stopped.value.costs
+        assert same_trees(again.value.params, stopped.value.params)
 
 
 @pytest.mark.parametrize("rate", ["0.01", [0.01], True])

@@ -9,7 +9,7 @@ import math
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -185,8 +185,10 @@ def train(
     the costs recorded. ``params`` is not modified.
 
     The step (cost, gradients, update) runs under ``tg.jit`` (``jit=False``: eager, op by op;
-    the numbers are the same): traced on the first iteration, replayed after, the optimizer's
-    state updated in place (donated).
+    the numbers are the same): traced on the first iteration, replayed after. Without a
+    ``callback`` to keep iterates, the parameters and state of one step take the next step's
+    results in place (donated), so a step allocates nothing the size of ``W1``; should the cost
+    diverge, the parameters kept are found by taking the same steps again from the start.
     """
     if optimizer is not None and learning_rate is not None:
         raise ValueError("train: the optimizer carries its own learning rate (e.g. "
@@ -224,7 +226,6 @@ def train(
         params = tree_map(lambda leaf: np.array(value(leaf)), params)  # our own copies
         takes_key = key is not None
     optimizer = optim.sgd(rate) if optimizer is None else optimizer
-    state = optimizer.init(params)
     cost_and_grads = value_and_grad(cost)
 
     def step(params: Any, state: Any, *batch: Any) -> tuple[Any, Any, Any]:
@@ -232,42 +233,41 @@ def train(
         params, state = optimizer.update(grads, state, params)
         return cost_value, params, state
 
-    # The state is ours alone: its arrays take the next state. The parameters are not donated:
-    # the last ones with a finite cost must outlive a step that diverges.
-    run_step = tg_jit(step, donate_argnums=1) if jit else step
+    # Without a callback to keep iterates, the parameters and the state of one step take the
+    # next step's results in place (donated): a step allocates nothing the size of W1.
+    donate = jit and callback is None
+    run_step = tg_jit(step, donate_argnums=(0, 1) if donate else ()) if jit else step
+
+    def steps(params: Any) -> Iterator[_Step]:
+        return _steps(run_step, params, optimizer.init(params), X, Y, key, batch_size, takes_key,
+                      num_iterations)
+
     unit = "epoch" if batched else "iteration"
     costs = RecordedCosts(unit=unit)
-    finite = params  # the parameters of the last step whose cost was finite
+    start = params
+    previous: Any = params  # the parameters before the last step: its cost was theirs
+    diverged: _Step | None = None
     finished: tuple[int, int, int, float] | None = None  # iteration, batch, batches, cost
+    total, taken = 0.0, 0  # the epoch's summed cost; the steps taken
     bar, ctrl_c = _Progress(num_iterations, progress), _CtrlC()
     try:
         with ctrl_c:
-            for i in range(num_iterations):
-                if batch_size is None:
-                    if takes_key:
-                        key, step_key = random.split(key)
-                    batch = (step_key, X, Y) if takes_key else (X, Y)
-                    cost_value, new, state = run_step(params, state, *batch)
-                    cost_now = float(cost_value)
-                    _check_finite(cost_now, i, 0, 0, unit, finite, costs)
-                    finite, params = params, new
-                else:
-                    key, epoch_key = random.split(key)
-                    batches, total = mini_batches(epoch_key, X, Y, batch_size), 0.0
-                    keys = random.split(epoch_key, len(batches)) if takes_key else None
-                    for number, (X_batch, Y_batch) in enumerate(batches, start=1):
-                        batch = (X_batch, Y_batch) if keys is None else (
-                            keys[number - 1], X_batch, Y_batch)
-                        batch_cost, new, state = run_step(params, state, *batch)
-                        finished = (i, number, len(batches), float(batch_cost))
-                        _check_finite(finished[3], i, number, len(batches), unit, finite, costs)
-                        finite, params = params, new
-                        total += finished[3] * X_batch.shape[1]
-                        if ctrl_c.pressed and number < len(batches):
+            for done in steps(tree_map(np.copy, start) if donate else start):
+                i, batch, batches, examples, cost_value, new = done
+                cost_now = float(cost_value)
+                if not math.isfinite(cost_now):
+                    diverged = done
+                    break
+                previous, params, taken = params, new, taken + 1
+                if batch:  # one mini-batch of an epoch
+                    total += cost_now * examples
+                    finished = (i, batch, batches, cost_now)
+                    if batch < batches:
+                        if ctrl_c.pressed:
                             break
-                    if ctrl_c.pressed and finished is not None and finished[1] < finished[2]:
-                        break
+                        continue
                     cost_value = cost_now = total / X.shape[1]
+                    total = 0.0
                 finished = (i, 0, 0, cost_now)
                 if i % record_every == 0:
                     costs.record(i, cost_now)
@@ -282,10 +282,51 @@ def train(
         ctrl_c.pressed = True
     finally:
         bar.close()
+    if diverged is not None:
+        if donate and taken:  # those arrays took later steps: the same steps again, from start
+            previous = start if taken == 1 else _nth(steps(tree_map(np.copy, start)), taken - 2)
+        raise _diverged(diverged, unit, previous if taken else start, costs)
     if ctrl_c.pressed:
         print(f"Interrupted (Ctrl-C): training stopped {_where(finished, unit)}; returning the "
               "parameters reached and the costs recorded so far")
     return params, costs
+
+
+# One step of training: its iteration; its mini-batch's number from 1 (0: a full batch), of how
+# many in the epoch, and how many examples it holds; the cost at the parameters before the step;
+# the parameters it made.
+_Step = tuple[int, int, int, int, Any, Any]
+
+
+def _steps(run_step: Callable[..., Any], params: Any, state: Any, X: np.ndarray, Y: np.ndarray,
+           key: Any, batch_size: int | None, takes_key: bool,
+           num_iterations: int) -> Iterator[_Step]:
+    """Every step of training in order: the data and keys each gets, from the parameters the
+    previous one made. From the same start it gives the same steps again."""
+    for i in range(num_iterations):
+        keys: Any = None
+        if batch_size is None:
+            batches = [(X, Y)]
+            if takes_key:
+                key, step_key = random.split(key)
+                keys = [step_key]
+        else:  # a new order each epoch; a cost's keys are split from the epoch's key too
+            key, epoch_key = random.split(key)
+            batches = mini_batches(epoch_key, X, Y, batch_size)
+            keys = random.split(epoch_key, len(batches)) if takes_key else None
+        for number, (X_batch, Y_batch) in enumerate(batches, start=1):
+            batch = (X_batch, Y_batch) if keys is None else (keys[number - 1], X_batch, Y_batch)
+            cost_value, params, state = run_step(params, state, *batch)
+            yield (i, 0 if batch_size is None else number, len(batches),
+                   X_batch.shape[1] if batch_size else 0, cost_value, params)
+
+
+def _nth(steps: Iterator[_Step], n: int) -> Any:
+    """The parameters made by step n (from 0), before the next step can take their arrays."""
+    for k, done in enumerate(steps):
+        if k == n:
+            return done[-1]
+    raise AssertionError("training gave fewer steps the second time")
 
 
 def _network_inputs(params: Params, X: ArrayLike, Y: ArrayLike,
@@ -302,17 +343,15 @@ def _network_inputs(params: Params, X: ArrayLike, Y: ArrayLike,
     return X, Y, {name: np.array(value(array)) for name, array in params.items()}
 
 
-def _check_finite(cost: float, i: int, number: int, batches: int, unit: str, finite: Any,
-                  costs: RecordedCosts) -> None:
-    """``TrainingDivergedError`` where the cost of a step is NaN or inf, saying how to find why."""
-    if math.isfinite(cost):
-        return
-    where = f"{unit} {i}" + (f", mini-batch {number} of {batches}" if number else "")
-    first = i == 0 and number <= 1
+def _diverged(step: _Step, unit: str, finite: Any, costs: RecordedCosts) -> TrainingDivergedError:
+    """The error for a step whose cost is NaN or inf: where, why it may be, how to find the op."""
+    i, batch, batches, _, cost, _ = step
+    where = f"{unit} {i}" + (f", mini-batch {batch} of {batches}" if batch else "")
+    first = i == 0 and batch <= 1
     kept = ("error.params holds the initial parameters" if first else
             "error.params holds the parameters of the last step whose cost was finite")
-    raise TrainingDivergedError(
-        f"train: the cost is {cost} at {where}: training stopped. "
+    return TrainingDivergedError(
+        f"train: the cost is {float(cost)} at {where}: training stopped. "
         + ("Before any update: the data, the initial parameters or the cost itself make it. "
            if first else "A learning rate too large makes the parameters grow until they "
            "overflow; NaN or inf in the data does it at once. ")
