@@ -120,21 +120,23 @@ def _regular_dims(params: Params) -> list[int] | None:
     if odd or not n_layers:
         return None
     dims: list[int] = []
-    dtype = None
+    dtype: Any = None
     for w_key, b_key in _layer_keys(n_layers):
         W: Any = params.get(w_key)
         b: Any = params.get(b_key)
         if type(W) not in _ARRAYS or type(b) not in _ARRAYS:
             return None
-        w_shape = W.shape
-        if dtype is None and len(w_shape) == 2:
-            dtype = W.dtype
+        w_shape, w_dtype, b_dtype = W.shape, W.dtype, b.dtype
+        if not dims and len(w_shape) == 2:
             dims.append(w_shape[1])
+            dtype = w_dtype
+        # `is` first: arrays of one dtype usually share its object, and `!=` costs more
         if (len(w_shape) != 2 or w_shape[1] != dims[-1] or b.shape != (w_shape[0], 1)
-                or W.dtype != dtype or b.dtype != dtype):
+                or (w_dtype is not dtype and w_dtype != dtype)
+                or (b_dtype is not dtype and b_dtype != dtype)):
             return None
         dims.append(w_shape[0])
-    return dims if dtype is not None and dtype.kind == "f" else None
+    return dims if dtype.kind == "f" else None
 
 
 _ARRAYS = (np.ndarray, Tensor)
