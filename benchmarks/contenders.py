@@ -1,7 +1,8 @@
 """The ways to train the course's deep net that the benchmarks race, each written once.
 
 - ``EngineTraining``: our engine as a user writes it — a forward loop, the cross-entropy op by
-  op, ``tg.value_and_grad`` and the library's update ``nn.sgd_update`` (as ``nn.train`` does).
+  op, ``tg.value_and_grad`` and the library's update ``nn.sgd_update`` (``optim.sgd``, as
+  ``nn.train`` steps by default).
 - ``EngineDictUpdateTraining``: the same with the update as a dict comprehension,
   ``{k: p[k] - lr * g[k]}``, to show what two fresh arrays per parameter cost.
 - ``HandwrittenTraining``: the course's hand-written numpy (course 1, week 4), its formulas.
@@ -51,8 +52,9 @@ def engine_cost(params: dict[str, Any], X: np.ndarray, Y: np.ndarray) -> tg.Tens
 
 
 class EngineTraining:
-    """The gradients from ``value_and_grad``; the new parameters take the gradients' memory
-    (``nn.sgd_update(..., donate_grads=True)``), and the old ones are never written to."""
+    """The gradients from ``value_and_grad``; the new parameters from ``nn.sgd_update`` (new
+    arrays: its ``donate_grads`` no longer reuses the gradients' memory), the old ones never
+    written to."""
 
     def __init__(self, params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float):
         self.params = {k: v.copy() for k, v in params.items()}

@@ -1,9 +1,10 @@
 """Benchmark: an Adam step against the plain SGD step, on the tiny net [2, 16, 16, 1] (64 points).
 
 One step is the same for every contender up to the update: the cost written op by op
-(``contenders.engine_cost``), ``tg.value_and_grad``, then the update — ``nn.sgd_update(...,
-donate_grads=True)`` as ``nn.train`` makes it ("sgd"), or ``optim.sgd`` / ``optim.momentum`` /
-``optim.rmsprop`` / ``optim.adam`` from ``tg.optim`` (init once, ``update`` each step). The
+(``contenders.engine_cost``), ``tg.value_and_grad``, then the update — ``nn.sgd_update``, the
+thin use of ``optim.sgd`` that ``EngineTraining`` makes ("sgd"), or ``optim.sgd`` /
+``optim.momentum`` / ``optim.rmsprop`` / ``optim.adam`` from ``tg.optim`` (init once, ``update``
+each step). The
 contenders alternate in one process (``common.alternate``); the bar: Adam ≤ 1.5 × SGD.
 
     python3 benchmarks/optimizers.py [--rounds N] [--dtype float64|float32|both]

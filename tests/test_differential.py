@@ -7,14 +7,13 @@ the first result untouched by the second call, one plan. An op is checked for it
 the gradient of a weighted sum of its output, in one jitted function; one test per public op
 runs its cases, this file's ``OPS`` and the shared table ``tests/op_cases.py``'s alike. Then
 the idioms, the test of the test (a stale replay is caught), the side doors that must raise
-``TracedValueError``, random straight-line programs for the planner, and the findings: each a
-strict xfail that says what gives a wrong number (or a crash) today, and where.
+``TracedValueError``, random straight-line programs for the planner, and the findings: each
+was a wrong number or a crash with no error (its test says where it was), now held right.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import importlib
 import importlib.util
 import math
@@ -626,28 +625,7 @@ def test_a_closed_over_array_is_captured_at_trace_time() -> None:
     np.testing.assert_array_equal(direct(np.ones(3))[1], [0.0, 1.0, 2.0])
 
 
-def finding(reason: str) -> Callable[[Callable[..., None]], Any]:
-    """A strict xfail: the test fails today and must pass once the engine is fixed. Its failure
-    is reported by message only (the messages say where; pytest's traceback of each expected
-    failure would cost a parse of this file)."""
-
-    def mark(test: Callable[..., None]) -> Any:
-        @functools.wraps(test)
-        def reported(*args: Any, **kwargs: Any) -> None:
-            try:
-                test(*args, **kwargs)
-            except Exception as error:  # an AssertionError, or the engine's own crash
-                pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
-
-        return pytest.mark.xfail(strict=True, reason=reason)(reported)
-
-    return mark
-
-
 # --- the value checks eager makes, made by the replay too -----------------------------------------
-@finding("nn.py _class_labels checks class indices only on arrays: a traced label outside "
-         "[0, K) gives a silently wrong cost (a zero one-hot column) under jit; the checks are "
-         "moving into recorded ops.check_range equations")
 @pytest.mark.parametrize("cost", [nn.softmax_cross_entropy, lambda Z, y: nn.one_hot(y, 3) * Z])
 def test_a_label_outside_the_classes_is_refused_by_the_replay(cost: Any) -> None:
     Z = np.arange(15.0).reshape(3, 5) / 7.0
@@ -793,18 +771,12 @@ def test_python_int_overflow_is_an_error_not_a_wrapped_number() -> None:
     assert float(jitted(np.ones(2), 2**70)[0]) == 2.0**140  # beyond int64: a constant
 
 
-@finding("nn.py:716 sgd_update: a traced learning rate is used as it is (ops.neg), so a 0-d "
-         "float64 rate (or np.float64) turns float32 params into float64 under jit; eagerly the "
-         "rate is cast to the params' dtype (nn.py:717)")
 def test_sgd_update_with_an_array_rate() -> None:
     params = {"W": np.ones((2, 2), np.float32)}
     grads = {"W": np.full((2, 2), 0.5, np.float32)}
     check_replay(nn.sgd_update, (params, grads, np.array(0.1)), (params, grads, np.array(0.3)))
 
 
-@finding("nn.py:475 _labels_like: traced labels are used as they are, so int64 labels turn a "
-         "float32 cost into float64 under jit (model_cost, binary_cross_entropy_with_logits, "
-         "softmax_cross_entropy's one-hot form); eagerly they are cast to the predictions' dtype")
 def test_integer_labels_under_jit() -> None:
     rng = np.random.default_rng(0)
     params = {"W1": rng.normal(size=(1, 3)).astype(np.float32),
@@ -847,8 +819,6 @@ def test_a_defaultdict_argument() -> None:
     check_replay(first, (defaultdict(float, a=np.ones(2)),), (defaultdict(float, a=np.zeros(2)),))
 
 
-@finding("nn.py:498 binary_cross_entropy: its [0, 1] check reads probabilities.data, a "
-         "TracedValueError under jit (eagerly it works)")
 def test_binary_cross_entropy_under_jit() -> None:
     check_replay(nn.binary_cross_entropy, (np.array([[0.2, 0.9]]), np.array([[0.0, 1.0]])),
                  (np.array([[0.7, 0.4]]), np.array([[1.0, 1.0]])))

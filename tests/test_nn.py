@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_nn as tg
-from tinygrad_nn import course, nn
+from tinygrad_nn import course, nn, optim
 from tinygrad_nn.data import (
     CatDataset,
     flatten_images,
@@ -205,6 +205,22 @@ def test_forward_and_logits_are_the_course_forward() -> None:
     np.testing.assert_allclose(nn.logits(params, X).data, caches[-1][1], rtol=1e-14)
 
 
+@pytest.mark.parametrize("missing", ["W4", "b2"])
+def test_forward_logits_and_the_cost_check_the_parameter_dict(missing: str) -> None:
+    # Without W4 the net used to answer as a 3-layer one; without b2 it was a bare KeyError.
+    X, Y = small_problem()
+    params = nn.init_params([5, 4, 3, 2, 1], seed=5)
+    del params[missing]
+    calls = [lambda: nn.forward(params, X), lambda: nn.logits(params, X),
+             lambda: nn.model_cost(params, X, Y), lambda: tg.grad(nn.model_cost)(params, X, Y),
+             lambda: tg.jit(nn.forward)(params, X)]
+    for call in calls:
+        with pytest.raises(ValueError, match=rf"missing \['{missing}'\]"):
+            call()
+    with pytest.raises(ValueError, match=r"X has shape \(4, 40\); expected \(n_x, m\) = \(5, m\)"):
+        nn.forward(nn.init_params([5, 1]), X[:4])
+
+
 def test_forward_activations_are_selectable() -> None:
     X, _ = small_problem()
     params = nn.init_params([5, 4, 1], seed=5)
@@ -349,28 +365,25 @@ def test_sgd_update_rounds_exactly_as_p_minus_rate_times_g(
             assert np.array_equal(updated[key], expected[key])  # bit for bit, not close
 
 
-def test_sgd_update_never_modifies_params_and_donates_only_when_asked() -> None:
+def test_sgd_update_is_optim_sgd_and_modifies_neither_params_nor_grads() -> None:
     params = {"W": np.ones((2, 3)), "b": np.zeros((2, 1))}
     grads = {"W": np.full((2, 3), 2.0), "b": np.full((2, 1), 4.0)}
     kept = {key: value.copy() for key, value in grads.items()}
     updated = nn.sgd_update(params, grads, 0.5)
-    assert all(np.array_equal(grads[key], kept[key]) for key in grads)  # grads left alone
     assert np.array_equal(updated["W"], np.zeros((2, 3)))
     assert np.array_equal(updated["b"], np.full((2, 1), -2.0))
+    # donate_grads is accepted and changes nothing: new arrays, the gradients left alone
     donated = nn.sgd_update(params, grads, 0.5, donate_grads=True)
-    assert donated["W"] is grads["W"] and donated["b"] is grads["b"]  # no new memory
-    assert np.array_equal(donated["W"], updated["W"]) and (params["W"] == 1.0).all()
-    # A gradient that cannot take the result (read-only, another dtype) gets a new array.
-    frozen = np.full((2, 3), 2.0)
-    frozen.flags.writeable = False
-    narrow = np.full((2, 1), 4.0, dtype=np.float32)
-    fallback = nn.sgd_update(params, {"W": frozen, "b": narrow}, 0.5, donate_grads=True)
-    assert fallback["W"] is not frozen and np.array_equal(fallback["W"], updated["W"])
-    assert fallback["b"].dtype == np.float64 and np.array_equal(fallback["b"], updated["b"])
-    # Nor does a gradient that is the parameter itself: params stay untouched.
-    same = {"W": np.full((2, 3), 2.0)}
-    stepped = nn.sgd_update(same, same, 0.5, donate_grads=True)
-    assert (same["W"] == 2.0).all() and (stepped["W"] == 1.0).all()
+    assert all(donated[key] is not grads[key] and donated[key] is not params[key] for key in grads)
+    assert all(np.array_equal(donated[key], updated[key]) for key in grads)
+    assert all(np.array_equal(grads[key], kept[key]) for key in grads)
+    assert (params["W"] == 1.0).all() and (params["b"] == 0.0).all()
+    # the one SGD of the library: optim.sgd's update, on a large tree (leaf by leaf) too
+    big = {"W": np.ones((300, 300)), "b": np.zeros((300, 1))}
+    big_grads = {key: np.full(value.shape, 0.25) for key, value in big.items()}
+    expected, _ = optim.sgd(0.5).update(big_grads, (), big)
+    assert all(np.array_equal(nn.sgd_update(big, big_grads, 0.5)[key], expected[key])
+               for key in big)
 
 
 def test_sgd_update_keeps_float32_under_a_float64_rate_or_gradient() -> None:
@@ -388,10 +401,16 @@ def test_sgd_update_rejects_mismatched_trees() -> None:
     with pytest.raises(ValueError, match=r"missing \['b1'\], extra \['db1'\]"):
         nn.sgd_update(params, {"W1": np.ones((3, 2)), "db1": np.zeros((3, 1))}, 0.1)
     # A (3,) bias gradient would broadcast into a (3, 3) "bias": refused, naming both shapes.
-    with pytest.raises(ValueError, match=r"grads\['b1'\] has shape \(3,\); expected .*\(3, 1\)"):
+    with pytest.raises(ValueError, match=r"grads leaf 'b1' has shape \(3,\); expected .*\(3, 1\)"):
         nn.sgd_update(params, {"W1": np.ones((3, 2)), "b1": np.zeros(3)}, 0.1)
-    with pytest.raises(ValueError, match="params\\['W1'\\] has dtype int64"):
+    with pytest.raises(TypeError, match=r"params leaf 'W1' is ndarray \(dtype int64\)"):
         nn.sgd_update({"W1": np.ones((3, 2), dtype=np.int64)}, {"W1": np.ones((3, 2))}, 0.1)
+
+
+def test_sgd_update_names_a_learning_rate_that_is_not_a_number() -> None:
+    params = {"W1": np.ones((3, 2))}
+    with pytest.raises(TypeError, match=r"sgd_update: learning_rate must be a number, got '0\.01'"):
+        nn.sgd_update(params, params, "0.01")  # type: ignore[arg-type]
 
 
 def test_train_never_overwrites_an_iterate_a_callback_kept() -> None:

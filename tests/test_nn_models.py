@@ -116,7 +116,7 @@ def test_softmax_cross_entropy_equals_torch_to_1e_12_including_1000_logits() -> 
     [(np.zeros((1, 5), np.int64), r"Y.ravel\(\)"),
      (np.zeros((5, 3)), r"one example per column: pass Y.T"),
      (np.zeros(5), "dtype float64; expected integers"),
-     (np.array([0, 1, 2, 3, 4]), r"class index 4, outside \[0, 3\)")],
+     (np.array([0, 1, 2, 3, 4]), r"class index 3, outside \[0, 3\)")],
 )
 def test_softmax_cross_entropy_names_the_label_forms(labels: np.ndarray, fragment: str) -> None:
     with pytest.raises((ValueError, TypeError), match=fragment):

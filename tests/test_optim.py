@@ -1,5 +1,6 @@
 """tg.optim: sgd, momentum, rmsprop and adam against their formulas, PyTorch, and as ops."""
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -248,3 +249,25 @@ def test_optim_is_reachable_from_the_package() -> None:
     assert tg.optim is optim
     leaves, treedef = tree_flatten(optim.adam().init({"W": np.ones(2)}))
     assert tree_unflatten(treedef, leaves).step == 0
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda rate: optim.sgd(rate), "sgd"), (lambda rate: optim.momentum(rate), "momentum"),
+    (lambda rate: optim.rmsprop(rate), "rmsprop"), (lambda rate: optim.adam(rate), "adam")])
+@pytest.mark.parametrize("rate", ["0.01", None, [0.01], True, np.array([0.01])])
+def test_a_learning_rate_that_is_not_a_number_is_named(make: Any, name: str, rate: Any) -> None:
+    with pytest.raises(TypeError, match=rf"optim\.{name}: learning_rate must be a number, got "
+                       rf"{re.escape(repr(rate))}"):
+        make(rate)
+
+
+def test_every_hyperparameter_is_checked_as_a_number() -> None:
+    with pytest.raises(TypeError, match=r"optim\.adam: b1 must be a number, got '0\.9'"):
+        optim.adam(1e-3, b1="0.9")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"optim\.rmsprop: eps must be a number, got None"):
+        optim.rmsprop(1e-3, eps=None)  # type: ignore[arg-type]
+    # numpy's numbers and 0-d arrays are numbers
+    for rate in (np.float32(0.1), np.int64(1), np.array(0.1)):
+        params = {"W": np.ones((2, 2))}
+        new, _ = optim.sgd(rate).update({"W": np.ones((2, 2))}, (), params)  # type: ignore[arg-type]
+        assert np.array_equal(new["W"], params["W"] - float(rate))

@@ -65,6 +65,33 @@ def test_a_cost_of_the_raveled_parameters_has_the_raveled_gradient() -> None:
     assert tg.check_grads(cost_of_vector, (flat,)).max_error < 1e-7
 
 
+def test_ravel_pytree_of_tensor_leaves_is_made_of_ops_and_differentiable() -> None:
+    # As jax.flatten_util: the vector of a tree of Tensors is a Tensor (concatenate of reshaped
+    # leaves), so a cost of the vector has gradients with respect to the tree's leaves.
+    rng = np.random.default_rng(1)
+    tree = {"W": rng.normal(size=(2, 3)), "b": [rng.normal(size=(3, 1))]}
+    weights = rng.normal(size=9)
+
+    def weighted(tree: Any) -> tg.Tensor:
+        return (tg.ravel_pytree(tree)[0] * weights).sum()
+
+    grads = tg.grad(weighted)(tree)  # by hand: the weights cut back into the tree
+    assert np.array_equal(grads["W"], weights[:6].reshape(2, 3))
+    assert np.array_equal(grads["b"][0], weights[6:].reshape(3, 1))
+
+    def round_trip(tree: Any) -> tg.Tensor:  # ravel, then unravel a function of the vector
+        flat, unravel = tg.ravel_pytree(tree)
+        back = unravel(flat * flat)
+        return tg.sum(back["W"] @ back["b"][0]) + (flat * weights).sum()
+
+    assert tg.check_grads(round_trip, (tree,)).max_error < 1e-8
+    leaves = {"W": tg.Tensor(tree["W"]), "b": [tree["b"][0]]}  # a Tensor among arrays
+    flat, unravel = tg.ravel_pytree(leaves)
+    assert type(flat) is tg.Tensor and flat.shape == (9,)
+    assert type(unravel(flat)["b"][0]) is tg.Tensor
+    assert type(tg.ravel_pytree(tree)[0]) is np.ndarray  # arrays give an array
+
+
 # --------------------------------------------------------------------------- tree_vdot
 
 

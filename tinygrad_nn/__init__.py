@@ -125,9 +125,10 @@ from tinygrad_nn.tensor import (
 from tinygrad_nn.vmap import vmap
 
 # isort: split
-# Models beyond one sigmoid (issue 11): tg.random, tg.optim and a composer's helpers.
+# Models beyond one sigmoid: tg.random, tg.optim and a composer's helpers
+# (tinygrad_nn.flatten_util as jax.flatten_util).
 from tinygrad_nn import optim, random
-from tinygrad_nn.optim import ravel_pytree, tree_vdot
+from tinygrad_nn.flatten_util import ravel_pytree, tree_vdot
 
 __version__ = "0.1.0"
 

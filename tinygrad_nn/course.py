@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_nn import nn, ops
+import tinygrad_nn.nn as nn
+from tinygrad_nn import ops
 from tinygrad_nn.functional import vjp
 from tinygrad_nn.tensor import Tensor, no_grad
 
@@ -267,7 +268,9 @@ def two_layer_model(
     """
     n_x, n_h, n_y = layers_dims
     parameters = initialize_parameters(n_x, n_h, n_y)
-    return nn.train(parameters, X, Y, learning_rate, num_iterations, print_cost=print_cost)
+    parameters, costs = nn.train(parameters, X, Y, learning_rate, num_iterations,
+                                 print_cost=print_cost)
+    return parameters, list(costs)  # the course's plain list
 
 
 def L_layer_model(
@@ -285,7 +288,9 @@ def L_layer_model(
     iterations on the cat data: cost 0.771749 at 0, 0.092878 at 2400.
     """
     parameters = initialize_parameters_deep(layers_dims)
-    return nn.train(parameters, X, Y, learning_rate, num_iterations, print_cost=print_cost)
+    parameters, costs = nn.train(parameters, X, Y, learning_rate, num_iterations,
+                                 print_cost=print_cost)
+    return parameters, list(costs)  # the course's plain list
 
 
 def predict(X: np.ndarray, y: np.ndarray, parameters: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -3,7 +3,8 @@
 Shapes follow the deeplearning.ai course (course 1, week 4): images are (m, 64, 64, 3) uint8,
 labels are (1, m) int64 with 1 = cat and 0 = non-cat, and a network sees (12288, m) columns.
 The files are found in ``--data``, else ``$TINYGRAD_NN_DATA``, else the project's own ``data/``
-(never the current directory). Parameter files are ``nn.save_params`` / ``nn.load_params``.
+(never the current directory). Parameter files are ``nn.save_params`` / ``nn.load_params``; a
+file that exists but does not hold what is expected, data or parameters, is a ``DataError``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from typing import Final, NamedTuple
 import h5py
 import numpy as np
 import numpy.typing as npt
-
-from tinygrad_nn.nn import DataError
 
 __all__ = ["DATA_ENV_VAR", "DATA_FILES", "IMAGE_SHAPE", "PROJECT_DATA_DIR", "CatDataset",
            "DataError", "flatten_images", "load_catvnoncat", "missing_data", "resolve_data_dir",
@@ -39,6 +38,10 @@ _SITE_PACKAGES_HINT: Final = (
     f"inside site-packages and is no project's: set ${DATA_ENV_VAR} or pass --data DIR")
 _HELP: Final = (f"see data/README.md for where to get {TRAIN_FILE} and {TEST_FILE} "
                 "(deeplearning.ai course 1, week 4) and their SHA-256 sums")
+
+
+class DataError(ValueError):
+    """A data or parameter file exists but does not hold what this project expects."""
 
 
 class CatDataset(NamedTuple):
