@@ -115,7 +115,9 @@ def value(x: Any, what: str = "reading its values") -> Any:
 
 def shape_of(x: Any) -> tuple[int, ...]:
     """x's shape, read without its values (a traced Tensor has one too)."""
-    return x._data.shape if type(x) is Tensor else np.shape(x)
+    if type(x) is Tensor:
+        return x._data.shape
+    return numeric(x, "an op's input").shape if type(x) in (list, tuple) else np.shape(x)
 
 
 def dtype_of(x: Any) -> np.dtype[Any]:
