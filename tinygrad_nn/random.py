@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_nn.tensor import Primitive, Tensor, dtype_of, shape_of
+from tinygrad_nn.tensor import Primitive, Tensor, dtype_of, integer, shape_of
 
 __all__ = ["KEY_SHAPE", "bernoulli", "key", "normal", "permutation", "split", "uniform"]
 
@@ -33,9 +33,8 @@ _SPLIT_COUNTER = (0, 0, 0, 1)  # split reads Philox's stream from 2^192 on; draw
 def key(seed: int) -> np.ndarray:
     """A key (uint32, shape (4,)) from a non-negative integer seed, hashed by numpy's
     ``SeedSequence``: nearby seeds give unrelated keys."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"random.key: seed must be a non-negative integer, got {seed!r}")
-    return np.random.SeedSequence(int(seed)).generate_state(KEY_SHAPE[0], np.uint32)
+    seed = integer(seed, "random.key: seed")
+    return np.random.SeedSequence(seed).generate_state(KEY_SHAPE[0], np.uint32)
 
 
 def _check_key(key: Any, caller: str) -> None:
@@ -110,9 +109,7 @@ _permutation = _random("random_permutation", lambda key, n: _generator(key).perm
 def split(key: Any, num: int = 2) -> Any:
     """``num`` new keys, shape (num, 4), independent of each other and of draws from ``key``."""
     _check_key(key, "split")
-    if not isinstance(num, (int, np.integer)) or num < 1:
-        raise ValueError(f"random.split: num must be a positive integer, got {num!r}")
-    return _draw(_split, key, num=int(num))
+    return _draw(_split, key, num=integer(num, "random.split: num", low=1))
 
 
 def normal(key: Any, shape: int | Sequence[int] = (), dtype: npt.DTypeLike = np.float64) -> Any:
@@ -152,6 +149,4 @@ def bernoulli(key: Any, p: Any = 0.5, shape: int | Sequence[int] | None = None) 
 def permutation(key: Any, n: int) -> Any:
     """A random order of ``range(n)`` (int64, shape (n,))."""
     _check_key(key, "permutation")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"random.permutation: n must be a non-negative integer, got {n!r}")
-    return _draw(_permutation, key, n=int(n))
+    return _draw(_permutation, key, n=integer(n, "random.permutation: n"))

@@ -147,6 +147,19 @@ def numeric(x: Any, what: str) -> np.ndarray:
     raise TypeError(f"{what}: expected a Tensor or a number (or a numeric numpy array), got {got}")
 
 
+def integer(x: Any, what: str, low: int = 0, high: int | None = None) -> int:
+    """``x`` as an int in [``low``, ``high``), or a ValueError saying what ``what`` must be (a
+    bool is no integer here; a traced number, which cannot be read: TracedValueError)."""
+    if type(x) is Tensor:
+        x.concrete(what)
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < low or (
+            high is not None and x >= high):
+        kind = f"an integer in [{low}, {high})" if high is not None else {
+            0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer ≥ {low}")
+        raise ValueError(f"{what} must be {kind}, got {x!r}")
+    return int(x)
+
+
 def check_finite(array: Any, message: str) -> None:
     """FloatingPointError(``message``, its ``{kind}`` NaN or inf) where a float array has one."""
     if array.dtype.kind == "f" and not np.isfinite(array).all():

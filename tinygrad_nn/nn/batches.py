@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_nn import random
-from tinygrad_nn.tensor import ArrayLike, value
+from tinygrad_nn.tensor import ArrayLike, integer, value
 
 __all__ = ["mini_batches"]
 
@@ -18,10 +18,7 @@ def mini_batches(key: Any, X: ArrayLike, Y: ArrayLike,
     random order drawn from ``key`` (``tg.random``), cut into batches of ``batch_size`` columns,
     the last one smaller when batch_size does not divide m. Labels keep their form: (1, m),
     (K, m) or class indices (m,)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
-            batch_size < 1):
-        raise ValueError(f"mini_batches: batch_size must be a positive integer, got "
-                         f"{batch_size!r}")
+    integer(batch_size, "mini_batches: batch_size", low=1)
     inputs, labels = np.asarray(value(X)), np.asarray(value(Y))
     if inputs.ndim != 2 or labels.ndim == 0 or labels.shape[-1] != inputs.shape[1]:
         raise ValueError(f"mini_batches: X has shape {inputs.shape} and Y {labels.shape}; "

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from tinygrad_nn import ops
 from tinygrad_nn.nn.functions import log_softmax
 from tinygrad_nn.nn.params import PARAM_KEY, Params
-from tinygrad_nn.tensor import ArrayLike, Tensor, dtype_of, shape_of
+from tinygrad_nn.tensor import ArrayLike, Tensor, dtype_of, integer, shape_of
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "l2_penalty", "one_hot",
            "softmax_cross_entropy"]
@@ -100,9 +100,7 @@ def one_hot(labels: ArrayLike, num_classes: int, dtype: npt.DTypeLike = np.float
     """Class indices (m,), integers in [0, K), as one-hot columns (K, m) in ``dtype``: column i
     holds a 1 in row labels[i]. Labels in a Tensor give a Tensor computed by the ops (a traced
     program recomputes it); arrays give an array."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or (
-            num_classes < 1):
-        raise ValueError(f"one_hot: num_classes must be a positive integer, got {num_classes!r}")
+    num_classes = integer(num_classes, "one_hot: num_classes", low=1)
     shape = shape_of(labels)
     if len(shape) != 1:
         raise ValueError(f"one_hot: labels have shape {shape}; expected class indices (m,)")
@@ -196,9 +194,7 @@ def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Tensor:
 def l2_penalty(params: Params, lambd: float, m: int) -> Tensor:
     """The course's L2 term λ/(2m) · Σ_l ‖W_l‖² (squared Frobenius norms of W1..WL; biases
     excluded), to add to the cost of m examples: its gradient adds (λ/m)·W_l to dW_l."""
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
-        raise ValueError(f"l2_penalty: m (the number of examples) must be a positive integer, "
-                         f"got {m!r}")
+    m = integer(m, "l2_penalty: m (the number of examples)", low=1)
     if not lambd >= 0:
         raise ValueError(f"l2_penalty: lambd must be >= 0, got {lambd}")
     weights = [params[key] for key in params if (match := PARAM_KEY.fullmatch(key))

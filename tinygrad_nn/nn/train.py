@@ -23,7 +23,7 @@ from tinygrad_nn.nn.losses import label_form, one_hot
 from tinygrad_nn.nn.model import check_shapes, model_cost
 from tinygrad_nn.nn.params import Params
 from tinygrad_nn.pytree import tree_map
-from tinygrad_nn.tensor import ArrayLike, Tensor, value
+from tinygrad_nn.tensor import ArrayLike, Tensor, integer, value
 
 __all__ = ["Callback", "RecordedCosts", "TrainingDivergedError", "sgd_update", "train"]
 
@@ -206,9 +206,8 @@ def train(
         raise ValueError("train: mini-batches need both batch_size and a key to shuffle them "
                          "(key=tg.random.key(seed)); pass neither for full-batch steps"
                          + ("" if cost is None else " (a key alone is for your cost)"))
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
-            batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"train: batch_size must be a positive integer, got {batch_size!r}")
+    if batch_size is not None:
+        integer(batch_size, "train: batch_size", low=1)
     if cost is None:
         X, Y, params = _network_inputs(params, X, Y, hidden_activation)
 
