@@ -11,6 +11,7 @@ import pytest
 import tinygrad_nn as tg
 from tinygrad_nn import nn
 from tinygrad_nn.jit import CACHE_SIZE
+from tinygrad_nn.program import trace
 
 DEEP = [12288, 20, 7, 5, 1]
 
@@ -152,6 +153,26 @@ def test_lower_and_make_graph_print_the_planned_program() -> None:
         "x3:f64[]. let" in text and text.splitlines()[-1].startswith("  in (")
     assert "def replay(x0, x1, x2, x3, x4, x5, x6):" in plan.source
     assert str(tg.make_graph(jitted)(params, X, Y, 0.1)) == text
+
+
+def test_a_repeated_equation_runs_once_and_equal_looking_params_stay_apart() -> None:
+    params, X, Y = problem([3, 4, 1], 8)
+    plan = tg.jit(step, donate_argnums=0).lower(params, X, Y, 0.1)
+    traced = trace(step, [params, X, Y, 0.1], argnums=(), scalars=True)  # before planning
+    assert str(traced).count(" = neg x3") == 4  # -learning_rate once per parameter,
+    assert str(plan).count(" = neg x3") == 1  # computed once by the plan
+
+    def f(x: Any) -> Any:  # the same op on the same input, params 0.0 and -0.0: not one step
+        return tg.clip(x, -0.0, None) - tg.clip(x, 0.0, None), tg.sum(x, 0) + tg.sum(x, 0)
+
+    jitted = tg.jit(f)
+    x = np.array([1.0, -2.0, -0.0])
+    assert np.signbit(f(x)[0].data).tolist() == [False, True, True]  # -0 - 0, and -0 - +0
+    for arguments in ((x,), (-x,)):
+        for got, expected in zip(jitted(*arguments), f(*arguments)):
+            np.testing.assert_array_equal(got, expected.data)
+            assert np.signbit(got).tolist() == np.signbit(expected.data).tolist()
+    assert str(jitted.lower(x)).count(" = sum[") == 1
 
 
 def test_grad_through_a_jitted_function_and_jit_of_nested_grads() -> None:

@@ -4,8 +4,9 @@ The first call for a signature (the pytree structure, shapes and dtypes of the a
 types of its Python numbers, and the values of static arguments) traces ``f`` with
 ``program.trace``: ``grad``, ``value_and_grad`` and the optimizers inside it record their
 backward pass and update as equations too. ``Plan`` then makes the program a straight-line
-Python function in four passes a reader can follow one at a time: ``fold_constants`` (what needs
-only constants is computed once), ``drop_dead`` (what no output needs), ``assign_buffers``
+Python function in passes a reader can follow one at a time: ``share_repeats`` (an equation
+repeated on the same inputs runs once), ``fold_constants`` (what needs only constants is
+computed once), ``drop_dead`` (what no output needs), ``assign_buffers``
 (each result a buffer by liveness, written with numpy's ``out=`` and reused from call to call)
 and ``generate_source`` (kept as ``plan.source``). A replay runs only the arithmetic, with no
 Tensor, no rule dispatch and no dictionary work.
@@ -32,6 +33,7 @@ import functools
 import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -224,6 +226,7 @@ class Plan:
         self.namespace: dict[str, Any] = {"np": np, "MISS": MISS, "ndarray": np.ndarray,
                                           "_static_key": _static_key,
                                           "_check_donation": _check_donation}
+        self.graph = self.share_repeats()
         self.constants = self.fold_constants()
         self.steps = self.drop_dead()
         self.buffers: dict[int, str] = {}  # node id -> the buffer (or expression) it is written to
@@ -242,6 +245,31 @@ class Plan:
             _check_donation(leaves, [self.inputs.index(i) for i in self.donated], self.name)
         return self.replay(*leaves)
 
+
+    # --- pass 0: repeats ------------------------------------------------------------------------
+    def share_repeats(self) -> Program:
+        """The program with each repeated equation (the same primitive on the same inputs with
+        the same params: a learning rate negated once per parameter) computed once; its later
+        copies are left for ``drop_dead``. Primitives are pure functions of their inputs."""
+        seen: dict[Any, int] = {}
+        same: dict[int, int] = {}  # a repeat's id -> the first copy's
+        nodes = list(self.graph.nodes)
+        for node in self.graph.ops:
+            inputs = tuple(same.get(i, i) for i in node.inputs)
+            if inputs != node.inputs:
+                nodes[node.id] = node = replace(node, inputs=inputs)
+            try:
+                params = tuple((k, _static_key(v, "")) for k, v in node.params.items())
+                first = seen.setdefault((node.primitive, inputs, params), node.id)
+            except TypeError:  # an unhashable param (an array): not compared
+                continue
+            if first != node.id:
+                same[node.id] = first
+        if not same:
+            return self.graph
+        outputs = [same.get(i, i) for i in self.graph.outputs]
+        return Program(nodes, self.graph.inputs, outputs, self.graph.output_names,
+                       self.graph.value, self.graph.out_tree)
 
     # --- pass 1: constants ----------------------------------------------------------------------
     def fold_constants(self) -> dict[int, Any]:
@@ -343,7 +371,9 @@ class Plan:
             buffer = self.buffers.get(node.id)
             if buffer == "new":
                 buffer = f"np.empty({node.shape}, {_dtype_name(node, self.namespace)})"
-            if node.weak:  # a Python number again, so that it promotes as one
+            if node.weak and node.dtype.kind == "f":  # a Python number again, so that it
+                body.append(f"v{node.id} = float({call})")  # promotes as one
+            elif node.weak:  # an int checked for overflow (``on_numbers``), a complex
                 body.append(f"v{node.id} = np.asarray({call}).item()")
             elif buffer is None:
                 body.append(f"v{node.id} = {call}")
@@ -377,8 +407,9 @@ class Plan:
 
     def _call(self, node: Node, names: dict[int, str]) -> str:
         """``impl(arguments, params)`` as source; params as literals where they print as such."""
-        function = node.primitive.on_numbers if node.weak else _impl(node)  # type: ignore
-        impl = f"f_{node.op}" if not node.weak else f"f_{node.op}_on_numbers"
+        checked = node.weak and node.dtype.kind != "f"
+        function = node.primitive.on_numbers if checked else _impl(node)  # type: ignore
+        impl = f"f_{node.op}_on_numbers" if checked else f"f_{node.op}"
         self.namespace.setdefault(impl, function)
         if self.namespace[impl] != function:  # another primitive of the same name
             impl = f"f{node.id}"
@@ -430,8 +461,11 @@ def _guard(args: tuple[Any, ...], static: frozenset[int], namespace: dict[str, A
                                 f"{guard.constant(_static_key(arg, ''))}")
         else:
             guard.visit(arg, f"a[{position}]")
-    inputs = ", ".join(f"x{k}" for k in range(len(guard.extracts)))
-    check = [f"    _check_donation([{inputs}], {donated!r}, {name!r})"] if donated else []
+    inputs = ", ".join(guard.leaves)
+    # the full check only when two arrays share an owner (rare): a set of ids costs little
+    owners = ", ".join(f"id({x} if {x}.base is None else {x}.base)" for x in guard.arrays)
+    check = [f"    if len({{{owners}}}) != {len(guard.arrays)}:",
+             f"        _check_donation([{inputs}], {donated!r}, {name!r})"] if donated else []
     namespace["_array_of"] = _array_of
     return "\n".join([
         "def call(*a):", f"    if len(a) != {len(args)}:", "        return MISS", "    try:",
@@ -446,6 +480,7 @@ class _Guard:
 
     def __init__(self, namespace: dict[str, Any]):
         self.namespace, self.checks, self.extracts = namespace, list[str](), list[str]()
+        self.leaves, self.arrays = list[str](), list[str]()  # the extracted leaves' names; arrays
 
     def constant(self, item: Any) -> str:
         name = f"_c{len(self.namespace)}"
@@ -453,15 +488,19 @@ class _Guard:
         return name
 
     def visit(self, tree: Any, expression: str) -> None:
-        name = f"x{len(self.extracts)}"
+        name = f"x{len(self.leaves)}"
         if type(tree) in (int, float) and is_input_leaf(tree, scalars=True):
+            self.leaves.append(name)
             self.extracts.append(f"{name} = {expression}")  # a traced Python number: its type
             self.checks.append(f"type({name}) is float" if type(tree) is float else
                                f"type({name}) is int and {-(2**63)} <= {name} < {2**63}")
         elif is_input_leaf(tree, scalars=True):  # an array (a Tensor's, or a numpy number)
             array = np.asarray(tree._data if isinstance(tree, Tensor) else tree)
             self.namespace[f"d{name}"] = array.dtype
-            self.extracts.append(f"{name} = _array_of({expression})")
+            self.leaves.append(name)
+            self.arrays.append(name)  # an array as it is; a Tensor's array, a numpy number's:
+            self.extracts += [f"{name} = {expression}",
+                              f"{name} = {name} if type({name}) is ndarray else _array_of({name})"]
             self.checks.append(f"type({name}) is ndarray and {name}.shape == {array.shape!r} "
                                f"and {name}.dtype is d{name}")
         elif isinstance(tree, (dict, list, tuple)):

@@ -354,7 +354,7 @@ logsumexp = _reduction(_logsumexp, 0, "log Σ exp(x) over ``axis`` (the class ax
 _reshape = Primitive("reshape", lambda x, shape: np.reshape(x, shape), (
     lambda g, out, x, shape: g.reshape(x.shape),), "the cotangent is reshaped back", _free,
     "cannot reshape shape {shapes} to {shape} ({error})", batch=batching.reshape)
-_transpose = Primitive("transpose", lambda x, axes: np.transpose(x, axes), (
+_transpose = Primitive("transpose", lambda x, axes: x.transpose(axes), (
     lambda g, out, x, axes: g.transpose(tuple(np.argsort(axes).tolist())),),
     "the cotangent is permuted back", _free, "axes {axes} do not permute shape {shapes}",
     batch=batching.transpose)
@@ -584,32 +584,36 @@ check_range = Primitive("check_range", _in_range, (_pass,), "x, checked: d x = d
 
 
 # --- Tensor's operators and methods: the ops under numpy's names, each written out here ------
-def _method(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
-    return lambda self, *args, **params: op(self, *args, **params)
+def _unary(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    return lambda self: op(self)
+
+
+def _binary(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    return lambda self, other: op(self, other)
 
 
 def _reflected(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return lambda self, other: op(other, self)
 
 
-Tensor.__add__, Tensor.__radd__ = _method(add), _reflected(add)
-Tensor.__sub__, Tensor.__rsub__ = _method(sub), _reflected(sub)
-Tensor.__mul__, Tensor.__rmul__ = _method(mul), _reflected(mul)
-Tensor.__truediv__, Tensor.__rtruediv__ = _method(div), _reflected(div)
-Tensor.__pow__, Tensor.__rpow__ = _method(power), _reflected(power)
-Tensor.__matmul__, Tensor.__rmatmul__ = _method(matmul), _reflected(matmul)
-Tensor.__neg__, Tensor.__abs__, Tensor.__getitem__ = _method(neg), _method(abs), getitem
-Tensor.__lt__, Tensor.__le__ = _method(less), _method(less_equal)
-Tensor.__gt__, Tensor.__ge__ = _method(greater), _method(greater_equal)
-Tensor.__eq__, Tensor.__ne__ = _method(equal), _method(not_equal)  # type: ignore[assignment]
-Tensor.__mod__, Tensor.__rmod__ = _method(mod), _reflected(mod)
+Tensor.__add__, Tensor.__radd__ = _binary(add), _reflected(add)
+Tensor.__sub__, Tensor.__rsub__ = _binary(sub), _reflected(sub)
+Tensor.__mul__, Tensor.__rmul__ = _binary(mul), _reflected(mul)
+Tensor.__truediv__, Tensor.__rtruediv__ = _binary(div), _reflected(div)
+Tensor.__pow__, Tensor.__rpow__ = _binary(power), _reflected(power)
+Tensor.__matmul__, Tensor.__rmatmul__ = _binary(matmul), _reflected(matmul)
+Tensor.__neg__, Tensor.__abs__, Tensor.__getitem__ = _unary(neg), _unary(abs), getitem
+Tensor.__lt__, Tensor.__le__ = _binary(less), _binary(less_equal)
+Tensor.__gt__, Tensor.__ge__ = _binary(greater), _binary(greater_equal)
+Tensor.__eq__, Tensor.__ne__ = _binary(equal), _binary(not_equal)  # type: ignore[assignment]
+Tensor.__mod__, Tensor.__rmod__ = _binary(mod), _reflected(mod)
 Tensor.T = property(transpose)  # type: ignore[assignment]
 Tensor.mT = property(lambda self: transpose(  # type: ignore[assignment]
     self, (*range(self.ndim - 2), self.ndim - 1, self.ndim - 2)))
-Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = _method(exp), _method(log), _method(sqrt), \
-    _method(abs)
-Tensor.relu, Tensor.sigmoid, Tensor.tanh = _method(relu), _method(sigmoid), _method(tanh)
-Tensor.softplus = _method(softplus)
+Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = _unary(exp), _unary(log), _unary(sqrt), \
+    _unary(abs)
+Tensor.relu, Tensor.sigmoid, Tensor.tanh = _unary(relu), _unary(sigmoid), _unary(tanh)
+Tensor.softplus = _unary(softplus)
 Tensor.clip, Tensor.sum, Tensor.mean, Tensor.max, Tensor.argmax = clip, sum, mean, max, argmax
 Tensor.min, Tensor.prod = min, prod
 Tensor.reshape, Tensor.astype = reshape, astype

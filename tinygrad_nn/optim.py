@@ -146,14 +146,16 @@ def _leaves(grads: Any, params: Any, caller: str) -> tuple[list[Any], list[Any],
     grad_leaves = _flatten_like(grads, structure, params, "grads", caller)
     for k, (p, g) in enumerate(zip(param_leaves, grad_leaves)):
         try:
-            fits = p.dtype.kind == "f" and g.shape == p.shape and g.dtype.kind in "biuf"
+            dtype, grad_dtype = p.dtype, g.dtype
+            if grad_dtype is dtype and dtype.kind == "f" and g.shape == p.shape:
+                continue  # the usual case, checked first: a small net's step is short
+            fits = dtype.kind == "f" and g.shape == p.shape and grad_dtype.kind in "biuf"
         except AttributeError:  # not an array
             fits = False
         if not fits:
             _leaf_error(p, g, tree_paths(params)[k], caller)
-        if g.dtype != p.dtype:  # the new parameter keeps the old one's dtype
-            grad_leaves[k] = g.astype(p.dtype) if type(g) is np.ndarray else ops.astype(
-                g, p.dtype)
+        if grad_dtype != dtype:  # the new parameter keeps the old one's dtype
+            grad_leaves[k] = g.astype(dtype) if type(g) is np.ndarray else ops.astype(g, dtype)
     return param_leaves, grad_leaves, structure
 
 
@@ -219,11 +221,11 @@ def _apply(caller: str, grads: Any, params: Any, states: dict[str, Any], formula
         rows = [[flat[a:b].reshape(p.shape) for p, a, b in zip(ps, bounds, bounds[1:])]
                 for flat in flats]
     else:
-        rows = [list(row) for row in zip(*[formula(*column, **scalars)
-                                           for column in zip(*kinds)])]
-        if any(not p.shape for p in ps):  # numpy's arithmetic on 0-d arrays gives numbers
+        results = [formula(*column, **scalars) for column in zip(*kinds)]
+        rows = [list(row) for row in zip(*results)]
+        if not all(p.shape for p in ps):  # numpy's arithmetic on 0-d arrays gives numbers
             rows = [[x if type(x) is Tensor else np.asarray(x) for x in row] for row in rows]
-    return tuple(_unflatten(structure, row) for row in rows)
+    return tuple([_unflatten(structure, row) for row in rows])
 
 
 # --- the optimizers: each formula written once ------------------------------------------------

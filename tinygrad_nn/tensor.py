@@ -241,7 +241,7 @@ class Primitive:
         """Run the op on ``inputs`` (Tensors, arrays, numbers): a recorded node when an input
         needs a gradient or belongs to the program being traced, else a constant."""
         arrays, needs, traces, program = [], False, 0, None
-        plain = weak = strong = False  # an input not a Tensor; a weakly typed one; a typed one
+        plain = weak = strong = False  # an input not a Tensor; a weakly typed Tensor; a typed one
         for x in inputs:
             if type(x) is Tensor:
                 arrays.append(x._data)
@@ -256,16 +256,10 @@ class Primitive:
             else:  # an array, a number, a list: maybe not numbers, so the result is checked
                 arrays.append(x)
                 plain = True
-                if type(x) not in (int, float):
-                    strong = True
-        for key, param in params.items():
-            if type(param) is Tensor:
-                param.concrete(f"{self.name}'s param {key}")  # traced: raises
-                raise TypeError(f"{self.name}: param {key} is a Tensor; params are plain numbers "
-                                "and shapes (their gradient would be lost): pass numbers")
-        if weak:  # a weak input's Python number, so that numpy promotes as for the number
-            _numbers(inputs, arrays)
-        weak = not strong and "dtype" not in params  # computed from Python numbers only: weak
+        if params:
+            _check_params(self.name, params)
+        if weak or (plain and not strong):  # Python numbers, maybe: is the result weakly typed?
+            weak = _weak(inputs, arrays, params)
         if needs and len(inputs) > self.ruled:
             rules = self.vjps + (None,) * len(inputs)  # type: ignore[operator]
             for position, x in enumerate(inputs):
@@ -307,12 +301,26 @@ class Primitive:
         return out
 
 
-def _numbers(inputs: tuple[Any, ...], arrays: list[Any]) -> None:
-    """``arrays`` with the Python numbers of the weakly typed inputs (as in JAX: a value made
-    from Python numbers only), so that numpy promotes as for the numbers (float32 stays)."""
+def _weak(inputs: tuple[Any, ...], arrays: list[Any], params: dict[str, Any]) -> bool:
+    """Whether an op's result is weakly typed (as in JAX: made from Python numbers and weakly
+    typed Tensors only, with no ``dtype`` param); the weak Tensors' arrays become their Python
+    numbers in ``arrays``, so that numpy promotes as for the numbers (float32 stays)."""
+    weak = "dtype" not in params
     for position, x in enumerate(inputs):
         if type(x) is Tensor and x.weak:
             arrays[position] = x._data.item()
+        elif type(x) not in (int, float):
+            weak = False
+    return weak
+
+
+def _check_params(name: str, params: dict[str, Any]) -> None:
+    """Params are plain numbers and shapes: a Tensor's gradient would be lost there."""
+    for key, param in params.items():
+        if type(param) is Tensor:
+            param.concrete(f"{name}'s param {key}")  # traced: raises
+            raise TypeError(f"{name}: param {key} is a Tensor; params are plain numbers and "
+                            "shapes (their gradient would be lost): pass numbers")
 
 
 _SET_BY_OPS: Callable[..., Tensor] = cast("Callable[..., Tensor]", None)  # declares them
