@@ -209,22 +209,25 @@ def _apply(caller: str, grads: Any, params: Any, states: dict[str, Any], formula
     """(new params, new state trees…): ``formula(p, g, *state, **scalars)`` on each leaf, or
     once on flat arrays of all leaves where they are small numpy arrays of one dtype."""
     ps, gs, structure = _leaves(grads, params, caller)
-    kinds = [ps, gs, *[_flatten_like(tree, structure, params, f"state.{name}", caller)
-                       for name, tree in states.items()]]  # parameters, gradients, states
-    if (states and len(ps) > 1 and sum(p.size for p in ps) <= _FLAT_UP_TO
-            and len({p.dtype for p in ps}) == 1
-            and all(type(x) is not Tensor for x in scalars.values())
-            and all(type(x) is np.ndarray for leaves in kinds for x in leaves)):
-        flats = formula(*[np.concatenate([x.ravel() for x in leaves]) for leaves in kinds],
-                        **scalars)
-        bounds = [0, *itertools.accumulate(p.size for p in ps)]
-        rows = [[flat[a:b].reshape(p.shape) for p, a, b in zip(ps, bounds, bounds[1:])]
-                for flat in flats]
+    if not states:  # one result a leaf (SGD): no state trees to read, nothing to zip
+        rows = [[formula(p, g, **scalars)[0] for p, g in zip(ps, gs)]]
     else:
-        results = [formula(*column, **scalars) for column in zip(*kinds)]
-        rows = [list(row) for row in zip(*results)]
-        if not all(p.shape for p in ps):  # numpy's arithmetic on 0-d arrays gives numbers
-            rows = [[x if type(x) is Tensor else np.asarray(x) for x in row] for row in rows]
+        kinds = [ps, gs, *[_flatten_like(tree, structure, params, f"state.{name}", caller)
+                           for name, tree in states.items()]]  # parameters, gradients, states
+        if (len(ps) > 1 and sum(p.size for p in ps) <= _FLAT_UP_TO
+                and len({p.dtype for p in ps}) == 1
+                and all(type(x) is not Tensor for x in scalars.values())
+                and all(type(x) is np.ndarray for leaves in kinds for x in leaves)):
+            flats = formula(*[np.concatenate([x.ravel() for x in leaves]) for leaves in kinds],
+                            **scalars)
+            bounds = [0, *itertools.accumulate(p.size for p in ps)]
+            rows = [[flat[a:b].reshape(p.shape) for p, a, b in zip(ps, bounds, bounds[1:])]
+                    for flat in flats]
+        else:
+            results = [formula(*column, **scalars) for column in zip(*kinds)]
+            rows = [list(row) for row in zip(*results)]
+    if not all(p.shape for p in ps):  # numpy's arithmetic on 0-d arrays gives numbers
+        rows = [[x if type(x) is Tensor else np.asarray(x) for x in row] for row in rows]
     return tuple([_unflatten(structure, row) for row in rows])
 
 
