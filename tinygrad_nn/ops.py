@@ -584,11 +584,11 @@ check_range = Primitive("check_range", _in_range, (_pass,), "x, checked: d x = d
 
 
 # --- Tensor's operators and methods: the ops under numpy's names, each written out here ------
-def _unary(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
+def _method(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return lambda self: op(self)
 
 
-def _binary(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
+def _operator(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return lambda self, other: op(self, other)
 
 
@@ -596,24 +596,24 @@ def _reflected(op: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return lambda self, other: op(other, self)
 
 
-Tensor.__add__, Tensor.__radd__ = _binary(add), _reflected(add)
-Tensor.__sub__, Tensor.__rsub__ = _binary(sub), _reflected(sub)
-Tensor.__mul__, Tensor.__rmul__ = _binary(mul), _reflected(mul)
-Tensor.__truediv__, Tensor.__rtruediv__ = _binary(div), _reflected(div)
-Tensor.__pow__, Tensor.__rpow__ = _binary(power), _reflected(power)
-Tensor.__matmul__, Tensor.__rmatmul__ = _binary(matmul), _reflected(matmul)
-Tensor.__neg__, Tensor.__abs__, Tensor.__getitem__ = _unary(neg), _unary(abs), getitem
-Tensor.__lt__, Tensor.__le__ = _binary(less), _binary(less_equal)
-Tensor.__gt__, Tensor.__ge__ = _binary(greater), _binary(greater_equal)
-Tensor.__eq__, Tensor.__ne__ = _binary(equal), _binary(not_equal)  # type: ignore[assignment]
-Tensor.__mod__, Tensor.__rmod__ = _binary(mod), _reflected(mod)
+Tensor.__add__, Tensor.__radd__ = _operator(add), _reflected(add)
+Tensor.__sub__, Tensor.__rsub__ = _operator(sub), _reflected(sub)
+Tensor.__mul__, Tensor.__rmul__ = _operator(mul), _reflected(mul)
+Tensor.__truediv__, Tensor.__rtruediv__ = _operator(div), _reflected(div)
+Tensor.__pow__, Tensor.__rpow__ = _operator(power), _reflected(power)
+Tensor.__matmul__, Tensor.__rmatmul__ = _operator(matmul), _reflected(matmul)
+Tensor.__neg__, Tensor.__abs__, Tensor.__getitem__ = _method(neg), _method(abs), getitem
+Tensor.__lt__, Tensor.__le__ = _operator(less), _operator(less_equal)
+Tensor.__gt__, Tensor.__ge__ = _operator(greater), _operator(greater_equal)
+Tensor.__eq__, Tensor.__ne__ = _operator(equal), _operator(not_equal)  # type: ignore[assignment]
+Tensor.__mod__, Tensor.__rmod__ = _operator(mod), _reflected(mod)
 Tensor.T = property(transpose)  # type: ignore[assignment]
 Tensor.mT = property(lambda self: transpose(  # type: ignore[assignment]
     self, (*range(self.ndim - 2), self.ndim - 1, self.ndim - 2)))
-Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = _unary(exp), _unary(log), _unary(sqrt), \
-    _unary(abs)
-Tensor.relu, Tensor.sigmoid, Tensor.tanh = _unary(relu), _unary(sigmoid), _unary(tanh)
-Tensor.softplus = _unary(softplus)
+Tensor.exp, Tensor.log, Tensor.sqrt, Tensor.abs = _method(exp), _method(log), _method(sqrt), \
+    _method(abs)
+Tensor.relu, Tensor.sigmoid, Tensor.tanh = _method(relu), _method(sigmoid), _method(tanh)
+Tensor.softplus = _method(softplus)
 Tensor.clip, Tensor.sum, Tensor.mean, Tensor.max, Tensor.argmax = clip, sum, mean, max, argmax
 Tensor.min, Tensor.prod = min, prod
 Tensor.reshape, Tensor.astype = reshape, astype
