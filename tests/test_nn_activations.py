@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_export import run
 from test_ops_gradients import assert_gradients
 
 import tinygrad_nn as tg
@@ -155,6 +156,16 @@ def test_masked_gradients_match_central_differences(shape: tuple[int, ...], name
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
     mask = rng.random(shape) < 0.6  # a row of no True entry now and then
     assert_gradients(lambda t: finite_part(name, t, mask, axis), [rng.normal(size=shape)], seed)
+
+
+@pytest.mark.parametrize("name", MASKED)
+def test_a_masked_float32_stays_float32_and_exports_for_any_batch(name: str) -> None:
+    out = MASKED[name](X.astype(np.float32), axis=1, where=MASK)
+    assert out.dtype == np.float32
+    pytest.importorskip("onnxruntime")
+    model = tg.export_onnx(lambda x: finite_part(name, x, MASK.T[:, :1], 0), X.T[:, :2])
+    got = run(model, x0=X.T)["output"]  # a batch of 3 columns; traced with 2
+    np.testing.assert_allclose(got, finite_part(name, X.T, MASK.T[:, :1], 0).numpy(), rtol=1e-12)
 
 
 def test_a_traced_mask_under_jit_and_vmap_is_recomputed() -> None:

@@ -69,11 +69,12 @@ def logsumexp(x: ArrayLike, axis: Axis = 0, keepdims: bool = False,
     broadcast to x's shape): only its True entries count; -inf where none does, as jax.nn's."""
     if where is None:
         return ops.logsumexp(x, axis, keepdims)
-    mask = ops.astype(ops.broadcast_to(where, shape_of(x)), dtype_of(x))
-    counted = ops.greater(ops.max(mask, axis, keepdims=True), 0)  # has a True entry
-    # a row with none sums zeros instead of -inf's: finite, so its gradient is 0, never NaN
-    total = ops.logsumexp(ops.where(where, x, ops.where(counted, -math.inf, 0.0)), axis, keepdims)
-    return ops.where(reshape(counted, shape_of(total)), total, -math.inf)
+    masked = ops.where(where, x, -math.inf)
+    # a row with no True entry (its max is -inf) sums zeros instead: finite, so its gradient is
+    # 0, never NaN; its result is -inf all the same
+    counted = ops.greater(ops.max(masked, axis, keepdims=True), -math.inf)
+    total = ops.logsumexp(ops.where(counted, masked, 0.0), axis, keepdims)
+    return ops.where(ops.greater(ops.max(masked, axis, keepdims), -math.inf), total, -math.inf)
 
 
 # --- contractions ---------------------------------------------------------------------------------
