@@ -45,7 +45,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=0.01, metavar="RATE",
                         help="Adam's")
     parser.add_argument("--print-every", type=int, default=50, metavar="N",
-                        help="print the cost and accuracy every N steps")
+                        help="print the cost every N steps")
     parser.add_argument("--seed", type=int, default=0, help="data and initialization")
     parser.add_argument("--no-export", action="store_true", help="skip the ONNX export")
     return parser.parse_args(argv)

@@ -48,7 +48,7 @@ def test_help_shows_the_defaults() -> None:
     for flag, default in [("--steps", "200"), ("--digits", "8"), ("--batch-size", "128"),
                           ("--width", "32"), ("--heads", "2"), ("--learning-rate", "0.01"),
                           ("--print-every", "50"), ("--seed", "0")]:
-        assert re.search(rf"{flag} \S+\s+.*\(default: {default}\)", out), (flag, out)
+        assert re.search(rf"{flag} \S+\s+[^\n]*\(default: {default}\)", out), (flag, out)
     assert "--no-export" in out
 
 
