@@ -185,7 +185,6 @@ not_equal = _compare("not_equal", np.not_equal)
 
 
 # --- more of numpy's elementwise functions ---------------------------------------------------
-_TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 log1p = _unary("log1p", np.log1p, lambda g, out, x: g / (x + 1.0), "d log(1+x) = dx / (1+x)")
 expm1 = _unary("expm1", np.expm1, lambda g, out, x: g * (out + 1.0), "d (eˣ-1) = eˣ·dx")
 sin = _unary("sin", np.sin, lambda g, out, x: g * _any(cos, x), "d sin x = cos x·dx")
@@ -206,15 +205,9 @@ logaddexp = _binary("logaddexp", np.logaddexp, lambda g, out, x, y: g * _any(exp
 arctan2 = _binary("arctan2", np.arctan2, lambda g, out, y, x: g * x / (x * x + y * y),
                   lambda g, out, y, x: -g * y / (x * x + y * y), "d atan2 = (x·dy - y·dx)/(x²+y²)")
 _erf_of_each = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf: math.erf's, exact to float64
-
-
-def _erf(x: Any) -> Any:
-    x = np.asarray(x)
-    return np.asarray(_erf_of_each(x), x.dtype if x.dtype.kind == "f" else np.float64)
-
-
-erf = Primitive("erf", _erf, (lambda g, out, x: g * _any(exp, -(x * x)) * _TWO_OVER_ROOT_PI,),
-                "d erf x = 2/√π·exp(-x²)·dx", _each, fresh=True, elementwise=True)
+erf = Primitive("erf", lambda x: np.asarray(_erf_of_each(x), np.result_type(x, 1.0)), (
+    lambda g, out, x: g * _any(exp, -(x * x)) * (2 / math.sqrt(math.pi)),),
+    "d erf x = 2/√π·exp(-x²)·dx", _each, fresh=True, elementwise=True)
 mod = _binary("mod", np.remainder, _pass, lambda g, out, x, y: -g * _any(floor, x / y),
               "d (x mod y) = dx - floor(x/y)·dy (numpy's: the sign of y)")
 
