@@ -16,6 +16,7 @@ one (floor, round: test_ops_numpy checks that ``tg.grad`` gives 0).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from hypothesis.extra import numpy as hnp
 from test_ops_gradients import draw
 
 import tinygrad_nn as tg
+from tinygrad_nn import nn
 
 Shape = tuple[int, ...]
 
@@ -94,7 +96,7 @@ ELEMENTWISE = [
     unary("log10", "positive"), unary("square", "any"), unary("reciprocal", "nonzero"),
     unary("sin", "any"), unary("cos", "any"), unary("tan", "open_unit"),
     unary("arcsin", "open_unit"), unary("arccos", "open_unit"), unary("arctan", "any"),
-    unary("sinh", "any"), unary("cosh", "any"),
+    unary("sinh", "any"), unary("cosh", "any"), unary("erf", "any", reference=lambda x: erf(x)),
     # no gradient (0 almost everywhere): test_ops_numpy checks that tg.grad gives 0
     unary("floor", "sixteenths", grad=False), unary("ceil", "sixteenths", grad=False),
     unary("rint", "sixteenths", grad=False), unary("round", "sixteenths", grad=False),
@@ -285,6 +287,45 @@ MATRICES = [
          ("any", (2, 3, 3))),
 ]
 
-CASES: list[OpCase] = ELEMENTWISE + REDUCTIONS + CONTRACTIONS + SHAPES + MATRICES
+def erf(x: np.ndarray) -> np.ndarray:
+    """math.erf of each element, in x's dtype."""
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), x.dtype)
+
+
+def activation(name: str, reference: Callable[..., Any], fn: Callable[..., Any] | None = None
+               ) -> OpCase:
+    """``tg.nn.<name>`` against its formula in numpy, off its kinks."""
+    op = name.split("[")[0]
+    return case(name, op, fn or getattr(nn, op.removeprefix("nn.")), reference,
+                ("off_kinks", M), shapes=ANY_SHAPE)
+
+
+def tanh_gelu(x: np.ndarray) -> np.ndarray:
+    return x * 0.5 * (1.0 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+NN_ACTIVATIONS = [  # tg.nn's, as jax.nn's (test_nn_activations: the kinks, ±1000, jax itself)
+    activation("nn.gelu", tanh_gelu),
+    activation("nn.gelu[exact]", lambda x: x * 0.5 * (1.0 + erf(x / math.sqrt(2.0))),
+               lambda x: nn.gelu(x, approximate=False)),
+    activation("nn.elu", elu),
+    activation("nn.elu[alpha]", lambda x: elu(x, 0.5), lambda x: nn.elu(x, alpha=0.5)),
+    activation("nn.selu", lambda x: 1.0507009873554805 * elu(x, 1.6732632423543772)),
+    activation("nn.leaky_relu", lambda x: np.where(x >= 0, x, 0.01 * x)),
+    activation("nn.leaky_relu[slope]", lambda x: np.where(x >= 0, x, 0.2 * x),
+               lambda x: nn.leaky_relu(x, negative_slope=0.2)),
+    activation("nn.relu6", lambda x: np.minimum(np.maximum(x, 0.0), 6.0)),
+    activation("nn.silu", lambda x: x / (1.0 + np.exp(-x))),
+    activation("nn.swish", lambda x: x / (1.0 + np.exp(-x))),
+    activation("nn.mish", lambda x: x * np.tanh(np.logaddexp(0.0, x))),
+    activation("nn.hard_tanh", lambda x: np.clip(x, -1.0, 1.0)),
+]
+
+CASES: list[OpCase] = (ELEMENTWISE + REDUCTIONS + CONTRACTIONS + SHAPES + MATRICES
+                       + NN_ACTIVATIONS)
 BY_NAME = {c.name: c for c in CASES}
 assert len(BY_NAME) == len(CASES), "case names must be unique"

@@ -137,7 +137,8 @@ def example_params(dtype: Any, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 # ONNX Runtime has float32 kernels only for these (tests/test_ops_numpy.py runs them so)
-ORT_FLOAT32_ONLY = {ops.tan, ops.arcsin, ops.arccos, ops.arctan, ops.sinh, ops.cosh, ops.arctan2}
+ORT_FLOAT32_ONLY = {ops.tan, ops.arcsin, ops.arccos, ops.arctan, ops.sinh, ops.cosh, ops.arctan2,
+                    ops.erf}
 
 
 def test_the_program_uses_every_builtin_primitive_and_each_has_a_mapping() -> None:

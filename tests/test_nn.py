@@ -228,7 +228,7 @@ def test_forward_activations_are_selectable() -> None:
     Z = params["W2"] @ hidden + params["b2"]
     np.testing.assert_allclose(nn.forward(params, X, "tanh", "linear").data, Z, rtol=1e-14)
     with pytest.raises(ValueError, match="unknown activation"):
-        nn.forward(params, X, "swish")
+        nn.forward(params, X, "sine")
 
 
 def test_predict_and_accuracy() -> None:

@@ -53,6 +53,9 @@ def draw(domain: str, shape: Shape, rng: np.random.Generator) -> np.ndarray:
         values = rng.uniform(-0.9, 0.9, size=shape)
     elif domain == "ones_twos":  # a divisor of odd quarters (mod): x / y is never near an integer
         values = rng.choice([-2.0, -1.0, 1.0, 2.0], size=shape)
+    elif domain == "off_kinks":  # the activations: each side of 0, ±1 and 6, 0.2 from them
+        values = rng.choice([-2.5, -0.5, 0.5, 3.5, 7.0], size=shape) + rng.uniform(
+            -0.3, 0.3, size=shape)
     elif domain == "sixteenths":  # floor, ceil, round (to 0 or 1 decimals): 1/16 from any step
         values = (2 * rng.integers(-24, 24, size=shape) + 1) / 16
     else:

@@ -26,6 +26,7 @@ from tinygrad_nn.composites import (
     log2,
     log10,
     log_sigmoid,
+    logsumexp,
     moveaxis,
     outer,
     pad,
@@ -70,6 +71,7 @@ from tinygrad_nn.ops import (
     cosh,
     div,
     equal,
+    erf,
     exp,
     expm1,
     floor,
@@ -80,7 +82,6 @@ from tinygrad_nn.ops import (
     log,
     log1p,
     logaddexp,
-    logsumexp,
     matmul,
     max,
     maximum,
@@ -159,7 +160,8 @@ __all__ += ["optim", "random", "ravel_pytree", "tree_vdot"]
 # numpy's ops (issue 19): primitives in ops.py, functions of them in composites.py
 __all__ += [
     "arccos", "arcsin", "arctan", "arctan2", "argmin", "argsort", "array_split", "ceil", "cos",
-    "cosh", "cumsum", "diag", "diagonal", "dot", "einsum", "expand_dims", "expm1", "flip", "floor",
+    "cosh", "cumsum", "diag", "diagonal", "dot", "einsum", "erf", "expand_dims", "expm1", "flip",
+    "floor",
     "hstack", "inner", "log1p", "log2", "log10", "logaddexp", "min", "mod", "moveaxis", "outer",
     "pad", "prod", "reciprocal", "repeat", "rint", "roll", "round", "sin", "sinh", "sort", "split",
     "square", "squeeze", "take", "take_along_axis", "tan", "tensordot", "tile", "trace", "tril",

@@ -62,6 +62,21 @@ def round(x: ArrayLike, decimals: int = 0) -> Tensor:
     return ops.mul(ops.rint(ops.div(x, scale)), scale)
 
 
+# --- reductions -----------------------------------------------------------------------------------
+def logsumexp(x: ArrayLike, axis: Axis = 0, keepdims: bool = False,
+              where: ArrayLike | None = None) -> Tensor:
+    """log Σ exp(x) over ``axis`` (the class axis, 0), without overflow. ``where`` (booleans
+    broadcast to x's shape): only its True entries count; -inf where none does, as jax.nn's."""
+    if where is None:
+        return ops.logsumexp(x, axis, keepdims)
+    masked = ops.where(where, x, -math.inf)
+    # a row with no True entry (its max is -inf) sums zeros instead: finite, so its gradient is
+    # 0, never NaN; its result is -inf all the same
+    counted = ops.greater(ops.max(masked, axis, keepdims=True), -math.inf)
+    total = ops.logsumexp(ops.where(counted, masked, 0.0), axis, keepdims)
+    return ops.where(ops.greater(ops.max(masked, axis, keepdims), -math.inf), total, -math.inf)
+
+
 # --- contractions ---------------------------------------------------------------------------------
 def einsum(subscripts: str, *operands: ArrayLike) -> Tensor:
     """numpy's Einstein sum: ``einsum("ij,jk->ik", a, b)``, with ``...`` for broadcast axes and
@@ -375,7 +390,7 @@ Tensor.argmin, Tensor.cumsum, Tensor.argsort, Tensor.round = argmin, cumsum, arg
 __all__ = [
     "argmin", "argsort", "array_split", "cumsum", "diag", "diagonal", "dot", "einsum",
     "expand_dims", "flatten", "flip", "hstack", "inner", "log2", "log10", "log_sigmoid",
-    "moveaxis", "outer", "pad", "reciprocal", "repeat", "roll", "round", "sort", "split", "square",
-    "squeeze", "swapaxes", "take", "take_along_axis", "tensordot", "tile", "trace", "tril", "triu",
-    "vstack"
+    "logsumexp", "moveaxis", "outer", "pad", "reciprocal", "repeat", "roll", "round", "sort",
+    "split", "square", "squeeze", "swapaxes", "take", "take_along_axis", "tensordot", "tile",
+    "trace", "tril", "triu", "vstack"
 ]

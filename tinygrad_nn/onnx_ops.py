@@ -382,7 +382,7 @@ BUILTIN: list[tuple[Primitive, Emit | None]] = [
     (random._split, None), (random._normal, None), (random._uniform, None),
     (random._bernoulli, None), (random._permutation, None),
     # numpy's ops (issue 19). ONNX Runtime has float32 kernels only for Tan, Asin, Acos, Atan,
-    # Sinh and Cosh (and so for arctan2): a float64 model with them is valid ONNX it cannot run
+    # Sinh, Cosh and Erf (and so for arctan2): a float64 model with them is valid ONNX it cannot run
     (ops.log1p, lambda g: _log1p(g, g.input(0, g.node.dtype))), (ops.expm1, _expm1),
     (ops.sin, _same("Sin")), (ops.cos, _same("Cos")), (ops.tan, _same("Tan")),
     (ops.arcsin, _same("Asin")), (ops.arccos, _same("Acos")), (ops.arctan, _same("Atan")),
@@ -393,4 +393,5 @@ BUILTIN: list[tuple[Primitive, Emit | None]] = [
     (ops._cumsum, lambda g: g.op("CumSum", g.input(0, g.node.dtype), g.constant(
         np.array(g.params["axis"], dtype=np.int64)))),
     (ops._argsort, _argsort), (ops._take_along_axis, _take_along_axis), (ops._einsum, _einsum),
+    (ops.erf, _same("Erf")),  # ONNX Runtime: float32 only, as Tan
 ]

@@ -204,6 +204,10 @@ logaddexp = _binary("logaddexp", np.logaddexp, lambda g, out, x, y: g * _any(exp
                     lambda g, out, x, y: g * _any(exp, y - out), "d log(eˣ+eʸ) = eˣ⁻ᶻ·dx + eʸ⁻ᶻ·dy")
 arctan2 = _binary("arctan2", np.arctan2, lambda g, out, y, x: g * x / (x * x + y * y),
                   lambda g, out, y, x: -g * y / (x * x + y * y), "d atan2 = (x·dy - y·dx)/(x²+y²)")
+_erf_of_each = np.frompyfunc(math.erf, 1, 1)  # numpy has no erf: math.erf's, exact to float64
+erf = Primitive("erf", lambda x: np.asarray(_erf_of_each(x), np.result_type(x, 1.0)), (
+    lambda g, out, x: g * _any(exp, -(x * x)) * (2 / math.sqrt(math.pi)),),
+    "d erf x = 2/√π·exp(-x²)·dx", _each, fresh=True, elementwise=True)
 mod = _binary("mod", np.remainder, _pass, lambda g, out, x, y: -g * _any(floor, x / y),
               "d (x mod y) = dx - floor(x/y)·dy (numpy's: the sign of y)")
 

@@ -13,14 +13,31 @@ axis: examples are columns everywhere), and ``Y`` is either class indices of sha
 is an error that says which form was expected.
 
 One job a module, every name re-exported here:
-``functions`` (softmax, log_softmax, var, std, the activations, dropout), ``params`` (init,
-layer sizes, files), ``losses`` (labels, costs, the L2 term), ``model`` (linear, logits,
-forward, predict, accuracy), ``batches`` (mini-batches) and ``train`` (the loop).
+``functions`` (softmax, log_softmax, var, std, the activations as jax.nn's, dropout),
+``params`` (init, layer sizes, files), ``losses`` (labels, costs, the L2 term), ``model``
+(linear, logits, forward, predict, accuracy), ``batches`` (mini-batches) and ``train`` (the
+loop).
 """
 
 from tinygrad_nn.data import DataError
 from tinygrad_nn.nn.batches import mini_batches
-from tinygrad_nn.nn.functions import ACTIVATIONS, dropout, log_softmax, softmax, std, var
+from tinygrad_nn.nn.functions import (
+    ACTIVATIONS,
+    dropout,
+    elu,
+    gelu,
+    hard_tanh,
+    leaky_relu,
+    log_softmax,
+    mish,
+    relu6,
+    selu,
+    silu,
+    softmax,
+    std,
+    swish,
+    var,
+)
 from tinygrad_nn.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -69,24 +86,33 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "check_shapes",
     "dropout",
+    "elu",
     "forward",
+    "gelu",
+    "hard_tanh",
     "init_params",
     "l2_penalty",
     "layer_dims",
+    "leaky_relu",
     "legacy_stream",
     "linear",
     "load_params",
     "log_softmax",
     "logits",
     "mini_batches",
+    "mish",
     "model_cost",
     "one_hot",
     "predict",
+    "relu6",
     "save_params",
+    "selu",
     "sgd_update",
+    "silu",
     "softmax",
     "softmax_cross_entropy",
     "std",
+    "swish",
     "train",
     "var",
 ]
