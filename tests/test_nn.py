@@ -545,14 +545,7 @@ def accuracies(real: CatDataset, params: dict[str, np.ndarray],
             nn.accuracy(params, flatten_images(real.test_x_orig, dtype), real.test_y))
 
 
-# The tests that share a training run stay on one pytest-xdist worker (`--dist loadgroup`), so
-# that the run happens once: the deep net's (``deep_run``, ``deep_start``) and the two-layer's.
-DEEP_GROUP = pytest.mark.xdist_group("course-deep-net")
-TWO_LAYER_GROUP = pytest.mark.xdist_group("course-two-layer-net")
-
-
 @pytest.mark.slow
-@DEEP_GROUP
 def test_deep_net_reproduces_the_course(real: CatDataset, deep_run: Run) -> None:
     assert len(deep_run.costs) == 25
     assert f"{deep_run.costs[0]:.6f}" == "0.771749"
@@ -566,7 +559,6 @@ def test_deep_net_reproduces_the_course(real: CatDataset, deep_run: Run) -> None
 
 
 @pytest.mark.slow
-@TWO_LAYER_GROUP
 def test_two_layer_net_reproduces_the_course(real: CatDataset, two_layer_run: Run) -> None:
     assert f"{two_layer_run.costs[0]:.6f}" == "0.693050"
     assert f"{two_layer_run.costs[24]:.6f}" == "0.048555"
@@ -576,18 +568,14 @@ def test_two_layer_net_reproduces_the_course(real: CatDataset, two_layer_run: Ru
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run_name", [pytest.param("deep_run", marks=DEEP_GROUP),
-                                      pytest.param("two_layer_run", marks=TWO_LAYER_GROUP)])
-def test_stable_cost_equals_the_course_formula_along_both_runs(
-    run_name: str, request: pytest.FixtureRequest
-) -> None:
-    run: Run = request.getfixturevalue(run_name)  # one test a run: each on its run's worker
-    assert len(run.formula_costs) == len(run.costs)
-    deviation = np.max(np.abs(np.subtract(run.costs, run.formula_costs)))
-    assert deviation < 1e-13, deviation  # the course loop, offline: <= 6e-15
+def test_stable_cost_equals_the_course_formula_along_both_runs(deep_run: Run,
+                                                              two_layer_run: Run) -> None:
+    for run in (deep_run, two_layer_run):
+        assert len(run.formula_costs) == len(run.costs)
+        deviation = np.max(np.abs(np.subtract(run.costs, run.formula_costs)))
+        assert deviation < 1e-13, deviation  # the course loop, offline: <= 6e-15
 
 
-@DEEP_GROUP
 def test_training_equals_the_course_numpy_loop_on_the_real_data(real: CatDataset,
                                                                 deep_start: list[float]) -> None:
     X = flatten_images(real.train_x_orig)
@@ -597,14 +585,12 @@ def test_training_equals_the_course_numpy_loop_on_the_real_data(real: CatDataset
 
 
 @pytest.mark.slow
-@DEEP_GROUP
 def test_the_first_iterations_are_those_of_the_full_run(deep_start: list[float],
                                                          deep_run: Run) -> None:
     assert deep_start == deep_run.costs[:3]  # what the default run checks holds for the course's
 
 
 @pytest.mark.slow
-@DEEP_GROUP
 def test_small_initialization_stalls_near_0_644(real: CatDataset, deep_run: Run) -> None:
     # Measured costs at 1000, 1500, 2000, 2400: 0.645368, 0.644223, 0.644037, 0.643985 — the
     # entropy of the labels (72 cats in 209: 0.643974), i.e. the net learns only the cat fraction.
@@ -617,7 +603,6 @@ def test_small_initialization_stalls_near_0_644(real: CatDataset, deep_run: Run)
     assert deep_run.costs[15] < 0.2  # the course's initialization, at the same iteration
 
 
-@DEEP_GROUP
 def test_deep_net_in_float32(real: CatDataset, deep_start: list[float]) -> None:
     # End to end in float32 the first few hundred iterations agree with float64; the full run
     # (measured) ends at cost 0.088557 (float64: 0.092878), train 0.9856, test 0.78 or 0.80

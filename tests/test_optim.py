@@ -200,7 +200,6 @@ def torch_steps(make: Callable[[Any], Any], params: Any) -> list[np.ndarray]:
     return history
 
 
-@pytest.mark.xdist_group("torch")  # with pytest-xdist, one worker pays torch's import
 @pytest.mark.parametrize("name", ["adam", "rmsprop"])
 def test_equal_to_torch_step_for_step(name: str) -> None:
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install "
