@@ -149,7 +149,8 @@ def compare_accuracy(problems: dict[str, Problem], iterations: int) -> None:
 def main() -> None:
     args = parse_args()
     problems = {str(d): cat_problem(args.data, d) for d in selected_dtypes(args.dtype)}
-    print_configuration(next(iter(problems.values())).description, with_torch=not args.no_torch)
+    print_configuration(next(iter(problems.values())).description, with_torch=not args.no_torch,
+                        with_jax=True)
     for name, problem in problems.items():
         time_workload(problem, np.dtype(name), args)
     if args.accuracy_iterations > 0:

@@ -82,10 +82,11 @@ def add_timing_arguments(
 # --------------------------------------------------------------------------- configuration
 
 
-def print_configuration(data_description: str, with_torch: bool) -> None:
-    """numpy, BLAS (via threadpoolctl when installed), OPENBLAS_* variables, CPU, torch, data.
+def print_configuration(data_description: str, with_torch: bool, with_jax: bool = False) -> None:
+    """numpy, BLAS (via threadpoolctl when installed), OPENBLAS_* variables, CPU, torch, jax, data.
 
-    torch is imported only ``with_torch`` (its OpenMP pool then lives in the process too).
+    torch is imported only ``with_torch`` (its OpenMP pool then lives in the process too), jax
+    only ``with_jax`` (where it is a contender: its import alone takes a second or more).
     """
     print("=== configuration")
     print(f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs")
@@ -110,9 +111,12 @@ def print_configuration(data_description: str, with_torch: bool) -> None:
             )
     else:
         print("torch: not used in this run")
-    jax = import_jax()
-    print(f"jax: {jax.__version__}, {jax.devices()[0].platform}" if jax is not None else
-          "jax: not installed (its contender is skipped; pip install -e '.[bench]')")
+    if with_jax:
+        jax = import_jax()
+        print(f"jax: {jax.__version__}, {jax.devices()[0].platform}" if jax is not None else
+              "jax: not installed (its contender is skipped; pip install -e '.[bench]')")
+    else:
+        print("jax: not used in this run")
     print(f"data: {data_description}")
     print_load()
     print()

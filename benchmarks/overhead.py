@@ -87,7 +87,7 @@ def measure(problem: Problem, dtype: np.dtype[Any], args: argparse.Namespace) ->
 def main() -> None:
     args = parse_args()
     problem = tiny_problem()
-    print_configuration(problem.description, with_torch=not args.no_torch)
+    print_configuration(problem.description, with_torch=not args.no_torch, with_jax=True)
     for dtype in selected_dtypes(args.dtype):
         measure(tiny_problem(dtype), dtype, args)
 

@@ -137,7 +137,7 @@ def measure(dtype: np.dtype[Any], args: argparse.Namespace) -> None:
 def main() -> None:
     args = parse_args()
     print_configuration(f"{args.examples} random points as columns, label sign(x0·x1)",
-                        with_torch=False)
+                        with_torch=False, with_jax=True)
     for dtype in selected_dtypes(args.dtype):
         measure(dtype, args)
 
