@@ -97,6 +97,7 @@ def runs() -> dict[str, dict[str, object]]:
     return {Path(script).name: run for script, run in json.loads(last_line).items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(QUICK_RUNS))
 def test_benchmark_runs_and_reports(script: str, runs: dict[str, dict[str, object]]) -> None:
     expected = QUICK_RUNS[script][1]

@@ -463,6 +463,7 @@ def test_the_projects_data_is_found_from_any_directory(
 # --------------------------------------------------------------------------- plots
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("model", "iterations"), [("two-layer", 1), ("deep", 10)])
 def test_a_short_run_plots_the_cost_of_every_iteration_and_names_its_data(
     example: ModuleType, no_data: Path, monkeypatch: pytest.MonkeyPatch, model: str,
@@ -489,6 +490,7 @@ def test_plots_of_the_course_data_say_so(
     assert "the course's cat pictures" in saved.figures["mislabeled.png"].get_suptitle()
 
 
+@pytest.mark.slow
 def test_load_writes_no_cost_plot_says_so_and_removes_the_old_one(
     example: ModuleType, no_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -543,6 +545,7 @@ def interrupted_train(stop_after: int, raises: bool) -> Callable[..., Any]:
     return train
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("raises", [False, True], ids=["train returns", "interrupt comes through"])
 def test_an_interrupted_run_still_evaluates_saves_and_plots_what_it_reached(
     example: ModuleType, no_data: Path, monkeypatch: pytest.MonkeyPatch,

@@ -85,6 +85,7 @@ def test_jvp_equals_central_differences_on_pytrees() -> None:
     assert_trees_close(tangent_out, numeric, rtol=1e-7, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_jvp_equals_jax_jvp() -> None:
     jax = jax_x64()
     rng = np.random.default_rng(1)
@@ -165,6 +166,7 @@ def test_grad_of_jvp_and_vjp_fn_of_a_traced_cotangent() -> None:
 
 
 # --- jacobians ----------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("argnums", [0, 1, (0, 1), (1,)])
 def test_jacfwd_equals_jacrev_equals_jax_jacobian_on_pytrees(argnums: Any) -> None:
     jax = jax_x64()
@@ -244,6 +246,7 @@ def test_hessian_of_an_mlp_cost_equals_differences_of_its_gradient() -> None:
             np.testing.assert_allclose(flat_ab, flat_ba.T, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_hessian_equals_jax_hessian_and_hvp_is_the_hessian_times_v() -> None:
     jax = jax_x64()
     import jax.numpy as jnp

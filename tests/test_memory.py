@@ -141,6 +141,7 @@ def test_an_eager_step_makes_no_reference_cycle(variant: str) -> None:
     assert cycles_after(step, 5) == "", f"{variant}: left to the cycle collector"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_memory_is_flat_with_gc_disabled(variant: str) -> None:
     gained, in_cycles, grown = growth(VARIANTS[variant](tiny), warm_up=10, steps=100)

@@ -192,6 +192,7 @@ def jax_x64() -> Iterator[Any]:
         yield jax
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_values_and_gradients_are_jax_nns(name: str, jax_x64: Any) -> None:
     jax, jnp = jax_x64, jax_x64.numpy
@@ -209,6 +210,7 @@ def test_values_and_gradients_are_jax_nns(name: str, jax_x64: Any) -> None:
                                atol=1e-13)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MASKED)
 def test_masked_values_and_gradients_are_jax_nns(name: str, jax_x64: Any) -> None:
     jax, jnp = jax_x64, jax_x64.numpy

@@ -95,6 +95,7 @@ def test_softmax_cross_entropy_is_finite_and_exact_at_plus_minus_1000(dtype: typ
     np.testing.assert_allclose(gradient, np.array([[1, 0, -0.5], [-1, 0, 0.5]]) / 3, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_softmax_cross_entropy_equals_torch_to_1e_12_including_1000_logits() -> None:
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install "
                                 "torch==2.13.0, the CPU wheel) to compare with it")

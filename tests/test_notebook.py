@@ -70,12 +70,14 @@ def check_the_lessons(text: str, rich: list[Any]) -> None:
     assert any("image/svg+xml" in data for data in rich) or "dot is not installed" in text
 
 
+@pytest.mark.slow
 def test_the_notebook_runs_on_the_stand_in_set(monkeypatch: pytest.MonkeyPatch) -> None:
     text, rich = execute(monkeypatch, STEP_BY_STEP_STAND_IN="1")
     assert "using a generated stand-in set" in text
     check_the_lessons(text, rich)
 
 
+@pytest.mark.slow
 def test_the_notebook_runs_on_the_course_data(
     monkeypatch: pytest.MonkeyPatch, course_data_dir: Path
 ) -> None:

@@ -144,6 +144,7 @@ def test_comparisons_are_numpys_and_carry_no_gradient() -> None:
     assert np.array_equal(gradient, [[0.0, 4.0, 6.0]])
 
 
+@pytest.mark.slow
 def test_log_softmax_and_logsumexp_equal_torch() -> None:
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install "
                                 "torch==2.13.0, the CPU wheel) to compare with it")

@@ -200,6 +200,7 @@ def torch_steps(make: Callable[[Any], Any], params: Any) -> list[np.ndarray]:
     return history
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["adam", "rmsprop"])
 def test_equal_to_torch_step_for_step(name: str) -> None:
     torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install "
