@@ -52,9 +52,8 @@ def engine_cost(params: dict[str, Any], X: np.ndarray, Y: np.ndarray) -> tg.Tens
 
 
 class EngineTraining:
-    """The gradients from ``value_and_grad``; the new parameters from ``nn.sgd_update`` (new
-    arrays: its ``donate_grads`` no longer reuses the gradients' memory), the old ones never
-    written to."""
+    """The gradients from ``value_and_grad``; the new parameters from ``nn.sgd_update``, written
+    into the donated gradient arrays; the old ones never written to."""
 
     def __init__(self, params: Params, X: np.ndarray, Y: np.ndarray, learning_rate: float):
         self.params = {k: v.copy() for k, v in params.items()}

@@ -372,11 +372,11 @@ def test_sgd_update_is_optim_sgd_and_modifies_neither_params_nor_grads() -> None
     updated = nn.sgd_update(params, grads, 0.5)
     assert np.array_equal(updated["W"], np.zeros((2, 3)))
     assert np.array_equal(updated["b"], np.full((2, 1), -2.0))
-    # donate_grads is accepted and changes nothing: new arrays, the gradients left alone
-    donated = nn.sgd_update(params, grads, 0.5, donate_grads=True)
-    assert all(donated[key] is not grads[key] and donated[key] is not params[key] for key in grads)
-    assert all(np.array_equal(donated[key], updated[key]) for key in grads)
     assert all(np.array_equal(grads[key], kept[key]) for key in grads)
+    # donated: the same numbers written into the gradient arrays, the parameters left alone
+    donated = nn.sgd_update(params, grads, 0.5, donate_grads=True)
+    assert all(donated[key] is grads[key] for key in grads)
+    assert all(np.array_equal(donated[key], updated[key]) for key in grads)
     assert (params["W"] == 1.0).all() and (params["b"] == 0.0).all()
     # the one SGD of the library: optim.sgd's update, on a large tree (leaf by leaf) too
     big = {"W": np.ones((300, 300)), "b": np.zeros((300, 1))}
@@ -384,6 +384,36 @@ def test_sgd_update_is_optim_sgd_and_modifies_neither_params_nor_grads() -> None
     expected, _ = optim.sgd(0.5).update(big_grads, (), big)
     assert all(np.array_equal(nn.sgd_update(big, big_grads, 0.5)[key], expected[key])
                for key in big)
+
+
+def test_sgd_update_donates_only_gradients_that_can_take_the_result() -> None:
+    params = {"W": np.arange(6.0).reshape(2, 3), "b": np.ones((2, 1))}
+    expected = {"W": params["W"] - 0.5 * 2.0, "b": params["b"] - 0.5 * 2.0}
+
+    def check(grads: dict[str, Any], reused: bool) -> None:
+        kept = {key: value.copy() for key, value in params.items()}
+        updated = nn.sgd_update(params, grads, 0.5, donate_grads=True)
+        assert all(np.array_equal(updated[key], expected[key]) for key in params)
+        assert all(np.array_equal(params[key], kept[key]) for key in params)
+        assert all((updated[key] is grads[key]) == reused for key in params)
+
+    check({"W": np.full((2, 3), 2.0), "b": np.full((2, 1), 2.0)}, reused=True)
+    # one array the gradient of two keys (d(W1 + W2)/dW1 is d/dW2): a write would change both
+    shared = np.full((2, 3), 2.0)
+    both = {"W1": params["W"], "W2": params["W"] + 1}
+    updated = nn.sgd_update(both, {"W1": shared, "W2": shared}, 0.5, donate_grads=True)
+    assert np.array_equal(updated["W1"], params["W"] - 1)
+    assert np.array_equal(updated["W2"], params["W"])
+    # a read-only gradient, another dtype, a Tensor: new arrays, the same numbers
+    read_only = np.full((2, 3), 2.0)
+    read_only.flags.writeable = False
+    check({"W": read_only, "b": np.full((2, 1), 2.0)}, reused=False)
+    check({"W": np.full((2, 3), 2.0, dtype=np.float32), "b": np.full((2, 1), 2.0)}, reused=False)
+    check({"W": tg.Tensor(np.full((2, 3), 2.0)), "b": np.full((2, 1), 2.0)}, reused=False)
+    # a gradient that is a view of a parameter: written into, it would change the parameter
+    view_params = {"W": np.full((2, 3), 2.0)}
+    updated = nn.sgd_update(view_params, {"W": view_params["W"][:]}, 0.5, donate_grads=True)
+    assert np.array_equal(updated["W"], np.ones((2, 3))) and (view_params["W"] == 2.0).all()
 
 
 def test_sgd_update_keeps_float32_under_a_float64_rate_or_gradient() -> None:
