@@ -82,6 +82,23 @@ def test_a_new_signature_traces_again_and_the_cache_is_bounded() -> None:
     assert len(jitted.plans) == CACHE_SIZE
 
 
+def test_tensors_numpy_numbers_and_another_argument_count_take_the_slower_way_right() -> None:
+    traces: list[int] = []
+
+    def f(x: Any, scale: Any = 1.0) -> tg.Tensor:
+        traces.append(1)
+        return (x * scale).sum()
+
+    jitted = tg.jit(f)
+    assert jitted(np.ones(3), np.float64(2.0)) == 6.0 and len(traces) == 1
+    # a Tensor that needs no gradient and a numpy number: the guard misses, the signature finds
+    # the same plan, and the numbers are the new ones
+    assert jitted(tg.Tensor(np.arange(3.0)), np.float64(3.0)) == 9.0 and len(traces) == 1
+    assert jitted(np.arange(3.0), np.asarray(0.5)) == 1.5 and len(traces) == 1
+    assert jitted(np.arange(3.0)) == 3.0 and len(traces) == 2  # one argument: its own plan
+    assert jitted(np.arange(3.0), np.float64(2.0)) == 6.0 and len(traces) == 2
+
+
 def test_static_arguments_and_python_numbers_are_part_of_the_signature() -> None:
     def f(x: Any, mode: str, scale: float) -> tg.Tensor:
         return (x * scale).sum() if mode == "sum" else (x * scale).max()

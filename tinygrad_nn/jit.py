@@ -457,21 +457,22 @@ def _guard(args: tuple[Any, ...], static: frozenset[int], namespace: dict[str, A
     guard = _Guard(namespace)
     for position, arg in enumerate(args):
         if position in static:
-            guard.checks.append(f"_static_key(a[{position}], '') == "
+            guard.checks.append(f"_static_key(a{position}, '') == "
                                 f"{guard.constant(_static_key(arg, ''))}")
         else:
-            guard.visit(arg, f"a[{position}]")
+            guard.visit(arg, f"a{position}")
     inputs = ", ".join(guard.leaves)
     # the full check only when two arrays share an owner (rare): a set of ids costs little
     owners = ", ".join(f"id({x} if {x}.base is None else {x}.base)" for x in guard.arrays)
     check = [f"    if len({{{owners}}}) != {len(guard.arrays)}:",
              f"        _check_donation([{inputs}], {donated!r}, {name!r})"] if donated else []
-    namespace["_array_of"] = _array_of
+    unpack = "".join(f"a{position}, " for position in range(len(args)))
     return "\n".join([
-        "def call(*a):", f"    if len(a) != {len(args)}:", "        return MISS", "    try:",
+        "def call(*a):", "    try:", f"        ({unpack}) = a",
         *[f"        {line}" for line in guard.extracts],
         f"        if not ({' and '.join(guard.checks) or 'True'}):", "            return MISS",
-        "    except (KeyError, IndexError, TypeError, AttributeError):", "        return MISS",
+        "    except (KeyError, IndexError, TypeError, AttributeError, ValueError):",
+        "        return MISS",
         *check, f"    return replay({inputs})", ""])
 
 
@@ -498,9 +499,8 @@ class _Guard:
             array = np.asarray(tree._data if isinstance(tree, Tensor) else tree)
             self.namespace[f"d{name}"] = array.dtype
             self.leaves.append(name)
-            self.arrays.append(name)  # an array as it is; a Tensor's array, a numpy number's:
-            self.extracts += [f"{name} = {expression}",
-                              f"{name} = {name} if type({name}) is ndarray else _array_of({name})"]
+            self.arrays.append(name)  # an array as it is (a Tensor, a numpy number: MISS here,
+            self.extracts.append(f"{name} = {expression}")  # then the signature's slower way)
             self.checks.append(f"type({name}) is ndarray and {name}.shape == {array.shape!r} "
                                f"and {name}.dtype is d{name}")
         elif isinstance(tree, (dict, list, tuple)):
@@ -516,14 +516,6 @@ class _Guard:
         else:  # None, a bool, a string: the same, of the same type
             self.checks.append(f"_static_key({expression}, '') == "
                                f"{self.constant(_static_key(tree, ''))}")
-
-
-def _array_of(leaf: Any) -> Any:
-    """A leaf's array: a Tensor's own (one needing no gradient and of no trace), a numpy
-    number as an array; anything else as it is (the guard's checks then fail)."""
-    if type(leaf) is Tensor and not leaf.requires_grad and leaf.program is None:
-        return leaf._data
-    return np.asarray(leaf) if isinstance(leaf, np.generic) else leaf
 
 
 FIRST_STEP_LINE = 4  # the replay's source: its header, the buffer size, `try:`, then a line a step
